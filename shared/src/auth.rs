@@ -1,0 +1,172 @@
+//! The hook secret: checked in constant time, and never let out in a published header.
+
+use http::{HeaderMap, HeaderName};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{Config, Secret};
+use crate::Error;
+
+/// What replaces the secret header's value in a card's `headers`.
+pub const REDACTED: &str = "[REDACTED]";
+
+#[derive(Debug)]
+pub struct Auth {
+    header: HeaderName,
+    /// SHA-256 of each accepted secret: comparing fixed-size digests hides the secret's length too.
+    digests: Vec<[u8; 32]>,
+    /// Kept to redact a secret that also shows up in another header.
+    secrets: Vec<Secret>,
+}
+
+impl Auth {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            header: config.auth_header.clone(),
+            digests: config
+                .secrets
+                .iter()
+                .map(|s| digest(s.expose().as_bytes()))
+                .collect(),
+            secrets: config.secrets.clone(),
+        }
+    }
+
+    /// Ok when the secret header matches the current or the previous secret (or when running
+    /// unauthenticated, which `Config` allows only locally and only with no secret set).
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Error> {
+        if self.digests.is_empty() {
+            return Ok(());
+        }
+        let Some(presented) = headers.get(&self.header) else {
+            return Err(Error::MissingSecret(self.header.to_string()));
+        };
+        let presented = digest(presented.as_bytes());
+        // Compare with every secret, without stopping early, so timing says nothing about which.
+        let matched = self
+            .digests
+            .iter()
+            .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&presented));
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            Err(Error::WrongSecret(self.header.to_string()))
+        }
+    }
+
+    /// The delivery's headers as one JSON object for the card's `headers`: names lowercased,
+    /// repeated headers joined with ", ", the secret header's value (and any value containing a
+    /// secret) replaced by [`REDACTED`].
+    pub fn redacted_headers(&self, headers: &HeaderMap) -> Box<RawValue> {
+        let mut map = serde_json::Map::with_capacity(headers.keys_len());
+        for name in headers.keys() {
+            let mut value = String::new();
+            for (i, v) in headers.get_all(name).iter().enumerate() {
+                if i > 0 {
+                    value.push_str(", ");
+                }
+                value.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            }
+            if *name == self.header || self.secrets.iter().any(|s| value.contains(s.expose())) {
+                value = REDACTED.to_owned();
+            }
+            // http's HeaderName is lowercase already.
+            map.insert(name.as_str().to_owned(), serde_json::Value::String(value));
+        }
+        // A map of strings always serializes; null would only hide headers, never leak them.
+        serde_json::value::to_raw_value(&map).unwrap_or_else(|_| RawValue::NULL.to_owned())
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn auth(secrets: &[&str]) -> Auth {
+        Auth::new(&Config {
+            auth_header: HeaderName::from_static("authorization"),
+            secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
+            allow_unauthenticated: secrets.is_empty(),
+            event_source: "s".into(),
+            event_bus_name: None,
+        })
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn current_and_previous_secret_pass() {
+        let a = auth(&["Basic new", "Basic old"]);
+        assert!(a.check(&headers(&[("authorization", "Basic new")])).is_ok());
+        assert!(a.check(&headers(&[("authorization", "Basic old")])).is_ok());
+    }
+
+    #[test]
+    fn missing_secret_is_refused() {
+        let err = auth(&["s3cret"]).check(&headers(&[])).expect_err("refused");
+        assert!(matches!(err, Error::MissingSecret(_)));
+    }
+
+    #[test]
+    fn wrong_prefix_longer_and_other_case_secrets_are_refused() {
+        let a = auth(&["Basic s3cret"]);
+        for wrong in [
+            "Basic s3cre",
+            "Basic s3cret ",
+            "basic s3cret",
+            "Basic s3cretX",
+            "",
+        ] {
+            let err = a
+                .check(&headers(&[("authorization", wrong)]))
+                .expect_err(wrong);
+            assert!(matches!(err, Error::WrongSecret(_)), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn secret_in_another_header_is_refused() {
+        let err = auth(&["s3cret"])
+            .check(&headers(&[("x-api-key", "s3cret")]))
+            .expect_err("refused");
+        assert!(matches!(err, Error::MissingSecret(_)));
+    }
+
+    #[test]
+    fn unauthenticated_mode_accepts_anything() {
+        assert!(auth(&[]).check(&headers(&[])).is_ok());
+    }
+
+    #[test]
+    fn headers_are_lowercased_joined_and_redacted() {
+        let a = auth(&["Basic s3cret"]);
+        let mut h = headers(&[
+            ("authorization", "Basic s3cret"),
+            ("x-copy", "token=Basic s3cret"),
+            ("accept", "application/json"),
+            ("x-multi", "a"),
+        ]);
+        h.append("X-Multi", HeaderValue::from_static("b"));
+        let json: serde_json::Value =
+            serde_json::from_str(a.redacted_headers(&h).get()).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "authorization": REDACTED, "x-copy": REDACTED,
+                "accept": "application/json", "x-multi": "a, b"
+            })
+        );
+    }
+}

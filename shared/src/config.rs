@@ -1,0 +1,209 @@
+//! Configuration, read once at start from environment variables.
+
+use std::fmt;
+
+use http::HeaderName;
+
+use crate::Error;
+
+pub const DEFAULT_AUTH_HEADER: &str = "authorization";
+pub const DEFAULT_EVENT_SOURCE: &str = "okta.event-cards";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `OKTA_HOOK_AUTH_HEADER`: the header Okta puts the secret in.
+    pub auth_header: HeaderName,
+    /// `OKTA_HOOK_SECRET`, then `OKTA_HOOK_SECRET_PREVIOUS` while a rotation is under way.
+    pub secrets: Vec<Secret>,
+    /// `OKTA_HOOK_ALLOW_UNAUTHENTICATED=true` with no secret: accept any POST (local use only).
+    pub allow_unauthenticated: bool,
+    /// `EVENT_SOURCE`: the EventBridge `Source` of every entry.
+    pub event_source: String,
+    /// `EVENT_BUS_NAME`: required in Lambda; optional for the local gateway.
+    pub event_bus_name: Option<String>,
+}
+
+/// A hook secret. Its `Debug` never shows the value, so it cannot leak through a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The same rules over any lookup, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        // An empty variable is an unset one: an empty secret would match an empty header.
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+
+        let auth_header = match get("OKTA_HOOK_AUTH_HEADER") {
+            Some(name) => HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+                Error::Config(format!(
+                    "OKTA_HOOK_AUTH_HEADER is not a valid header name: {name:?}"
+                ))
+            })?,
+            None => HeaderName::from_static(DEFAULT_AUTH_HEADER),
+        };
+        let allow_unauthenticated = match get("OKTA_HOOK_ALLOW_UNAUTHENTICATED").as_deref() {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(Error::Config(format!(
+                    "OKTA_HOOK_ALLOW_UNAUTHENTICATED must be true or false, not {v:?}"
+                )))
+            }
+        };
+        let secret = get("OKTA_HOOK_SECRET").map(Secret);
+        let previous = get("OKTA_HOOK_SECRET_PREVIOUS").map(Secret);
+        if secret.is_none() && previous.is_some() {
+            return Err(Error::Config(
+                "OKTA_HOOK_SECRET_PREVIOUS is set but OKTA_HOOK_SECRET is not: set the new secret first".into(),
+            ));
+        }
+        if secret.is_none() && !allow_unauthenticated {
+            return Err(Error::Config(
+                "OKTA_HOOK_SECRET is not set: set it to the Authorization header value configured on the Okta \
+                 event hook (or OKTA_HOOK_ALLOW_UNAUTHENTICATED=true for local use only)"
+                    .into(),
+            ));
+        }
+        if secret.is_none() && get("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+            return Err(Error::Config(
+                "OKTA_HOOK_ALLOW_UNAUTHENTICATED is for local use only: a Lambda function needs OKTA_HOOK_SECRET".into(),
+            ));
+        }
+        let allow_unauthenticated = allow_unauthenticated && secret.is_none();
+        Ok(Self {
+            auth_header,
+            secrets: secret.into_iter().chain(previous).collect(),
+            allow_unauthenticated,
+            event_source: get("EVENT_SOURCE").unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
+            event_bus_name: get("EVENT_BUS_NAME"),
+        })
+    }
+
+    /// The bus, or the error a Lambda function stops on.
+    pub fn require_event_bus(&self) -> Result<&str, Error> {
+        self.event_bus_name.as_deref().ok_or_else(|| {
+            Error::Config(
+                "EVENT_BUS_NAME is not set: name the EventBridge bus to publish to".into(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, Error> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    fn config_error(vars: &[(&str, &str)]) -> String {
+        config(vars)
+            .expect_err("config must be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[("OKTA_HOOK_SECRET", "s3cret")]).expect("config");
+        assert_eq!(c.auth_header, "authorization");
+        assert_eq!(c.event_source, "okta.event-cards");
+        assert_eq!(c.event_bus_name, None);
+        assert_eq!(c.secrets, [Secret::new("s3cret")]);
+        assert!(!c.allow_unauthenticated);
+    }
+
+    #[test]
+    fn no_secret_refuses_to_start_and_names_the_variable() {
+        assert!(config_error(&[]).contains("OKTA_HOOK_SECRET"));
+        assert!(config_error(&[("OKTA_HOOK_SECRET", "  ")]).contains("OKTA_HOOK_SECRET"));
+    }
+
+    #[test]
+    fn unauthenticated_only_when_asked_explicitly_and_never_in_lambda() {
+        let c = config(&[("OKTA_HOOK_ALLOW_UNAUTHENTICATED", "true")]).expect("config");
+        assert!(c.allow_unauthenticated);
+        assert!(c.secrets.is_empty());
+        assert!(
+            config_error(&[("OKTA_HOOK_ALLOW_UNAUTHENTICATED", "yes")]).contains("true or false")
+        );
+        let in_lambda = [
+            ("OKTA_HOOK_ALLOW_UNAUTHENTICATED", "true"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+        ];
+        assert!(config_error(&in_lambda).contains("local use only"));
+        // A configured secret always wins over the switch.
+        let c = config(&[
+            ("OKTA_HOOK_ALLOW_UNAUTHENTICATED", "true"),
+            ("OKTA_HOOK_SECRET", "s"),
+        ])
+        .expect("config");
+        assert!(!c.allow_unauthenticated);
+    }
+
+    #[test]
+    fn rotation_keeps_both_secrets_in_order() {
+        let c = config(&[
+            ("OKTA_HOOK_SECRET", "new"),
+            ("OKTA_HOOK_SECRET_PREVIOUS", "old"),
+        ])
+        .expect("config");
+        assert_eq!(c.secrets, [Secret::new("new"), Secret::new("old")]);
+        assert!(config_error(&[("OKTA_HOOK_SECRET_PREVIOUS", "old")]).contains("OKTA_HOOK_SECRET"));
+    }
+
+    #[test]
+    fn header_name_and_bus() {
+        let c = config(&[
+            ("OKTA_HOOK_SECRET", "s"),
+            ("OKTA_HOOK_AUTH_HEADER", "X-Okta-Secret"),
+            ("EVENT_BUS_NAME", "b"),
+        ])
+        .expect("config");
+        assert_eq!(c.auth_header, "x-okta-secret");
+        assert_eq!(c.require_event_bus().expect("bus"), "b");
+        assert!(config_error(&[
+            ("OKTA_HOOK_SECRET", "s"),
+            ("OKTA_HOOK_AUTH_HEADER", "bad header")
+        ])
+        .contains("OKTA_HOOK_AUTH_HEADER"));
+        let no_bus = config(&[("OKTA_HOOK_SECRET", "s")]).expect("config");
+        assert!(no_bus
+            .require_event_bus()
+            .expect_err("no bus")
+            .to_string()
+            .contains("EVENT_BUS_NAME"));
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let c = config(&[("OKTA_HOOK_SECRET", "hunter2-secret")]).expect("config");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

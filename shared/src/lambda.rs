@@ -1,0 +1,26 @@
+//! Lambda wiring shared by the five functions: everything built once per cold start.
+
+use aws_config::BehaviorVersion;
+
+use crate::card::Card;
+use crate::config::Config;
+use crate::eventbridge::EventBridgePublisher;
+use crate::handler::Handler;
+use crate::Error;
+
+/// Logging, configuration and the EventBridge client, once. A missing variable stops the function
+/// here with a message naming it, before any request is taken.
+pub async fn init(card: &'static Card) -> Result<Handler<EventBridgePublisher>, Error> {
+    // Honors AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (and RUST_LOG).
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let bus = config.require_event_bus()?;
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let publisher = EventBridgePublisher::new(
+        aws_sdk_eventbridge::Client::new(&aws),
+        bus,
+        &config.event_source,
+    );
+    tracing::info!(card = card.slug, bus, "ready");
+    Ok(Handler::new(card, &config, publisher))
+}

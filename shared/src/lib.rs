@@ -1,0 +1,24 @@
+//! Okta Event Hook deliveries in, Okta Workflows-style MFA event cards out, on Amazon EventBridge.
+//!
+//! - [`okta`]: the delivery and System Log models Okta sends.
+//! - [`card`]: the five cards as data and the one mapping to a card's `detail` (pure).
+//! - [`delivery`]: a delivery's body to the card's entries (pure).
+//! - [`handler`]: the HTTP handler shared by Lambda and the local gateway.
+//! - [`publish`], [`eventbridge`]: where entries go.
+//! - [`config`], [`auth`], [`error`]: configuration, the hook secret, the one error type.
+
+pub mod auth;
+pub mod card;
+pub mod config;
+pub mod delivery;
+pub mod error;
+pub mod eventbridge;
+pub mod handler;
+pub mod lambda;
+pub mod okta;
+pub mod publish;
+
+pub use card::{Card, CARDS};
+pub use config::Config;
+pub use error::Error;
+pub use handler::Handler;
