@@ -158,3 +158,473 @@ where
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::{CARDS, USER_MFA_FACTOR_ACTIVATED};
+    use crate::config::Secret;
+    use crate::publish::InMemoryPublisher;
+    use crate::testing::{envelope, fixture};
+    use http_body_util::Full;
+    use std::sync::{Arc, Mutex};
+
+    const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
+
+    fn config(secrets: &[&str]) -> Config {
+        Config {
+            auth_header: http::HeaderName::from_static("authorization"),
+            secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
+            allow_unauthenticated: secrets.is_empty(),
+            event_source: "okta.event-cards".into(),
+            event_bus_name: None,
+        }
+    }
+
+    fn handler(card: &'static Card) -> Handler<InMemoryPublisher> {
+        Handler::new(card, &config(&[SECRET]), InMemoryPublisher::new())
+    }
+
+    fn post(secret: Option<&str>, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method("POST")
+            .uri("/okta/user-mfa-factor-activated");
+        b = b.header("content-type", "application/json");
+        if let Some(s) = secret {
+            b = b.header("Authorization", s);
+        }
+        b.body(Full::new(body.into())).expect("request")
+    }
+
+    fn get(challenge: Option<&[u8]>) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method("GET")
+            .uri("/okta/user-mfa-factor-activated");
+        if let Some(c) = challenge {
+            b = b.header(
+                "X-Okta-Verification-Challenge",
+                http::HeaderValue::from_bytes(c).expect("value"),
+            );
+        }
+        b.body(Full::new(Bytes::new())).expect("request")
+    }
+
+    fn activated_delivery() -> String {
+        envelope(&[
+            &fixture("samples/stix-shifter-user.mfa.factor.activate-1.json"),
+            &fixture("synthetic/ie-user.mfa.factor.activate-enrollment-first.json"),
+        ])
+    }
+
+    fn error_of(response: &Response<String>) -> String {
+        assert_eq!(
+            response.headers()[http::header::CONTENT_TYPE],
+            "application/json"
+        );
+        let v: serde_json::Value = serde_json::from_str(response.body()).expect("a JSON error");
+        v["error"].as_str().expect("an error message").to_owned()
+    }
+
+    /// Sends one request and checks it was refused with this status, a JSON error, and nothing published.
+    async fn refused(request: Request<Full<Bytes>>, status: StatusCode) -> String {
+        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let response = h.handle(request).await;
+        assert_eq!(response.status(), status);
+        assert!(
+            h.publisher.entries().is_empty(),
+            "nothing is published for a refused request"
+        );
+        error_of(&response)
+    }
+
+    #[tokio::test]
+    async fn verification_echoes_the_challenge_whatever_the_header_case() {
+        let response = handler(&USER_MFA_FACTOR_ACTIVATED)
+            .handle(get(Some(b"c-1sXXEbjnfT72NzDA3Xc89C3RWVycRXfBG2lyxT")))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[http::header::CONTENT_TYPE],
+            "application/json"
+        );
+        assert_eq!(
+            response.body(),
+            r#"{"verification":"c-1sXXEbjnfT72NzDA3Xc89C3RWVycRXfBG2lyxT"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn verification_without_challenge_is_400() {
+        assert!(refused(get(None), StatusCode::BAD_REQUEST)
+            .await
+            .contains("x-okta-verification-challenge"));
+    }
+
+    #[tokio::test]
+    async fn verification_with_empty_challenge_is_400() {
+        assert!(refused(get(Some(b"")), StatusCode::BAD_REQUEST)
+            .await
+            .contains("empty"));
+    }
+
+    #[tokio::test]
+    async fn verification_with_huge_challenge_is_400() {
+        let huge = vec![b'a'; MAX_CHALLENGE_BYTES + 1];
+        assert!(refused(get(Some(&huge)), StatusCode::BAD_REQUEST)
+            .await
+            .contains("longer"));
+    }
+
+    #[tokio::test]
+    async fn verification_with_non_ascii_challenge_is_400() {
+        assert!(
+            refused(get(Some("défi".as_bytes())), StatusCode::BAD_REQUEST)
+                .await
+                .contains("ASCII")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_publishes_one_entry_per_card_event_and_answers_200_empty() {
+        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let response = h.handle(post(Some(SECRET), activated_delivery())).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.body(), "");
+        let entries = h.publisher.entries();
+        assert_eq!(entries.len(), 2);
+        assert!(entries
+            .iter()
+            .all(|e| e.detail_type == "User MFA Factor Activated"));
+        assert_eq!(entries[0].time.as_deref(), Some("2023-01-30T14:18:01.558Z"));
+        let d = crate::testing::detail(&entries[0]);
+        assert_eq!(d["headers"]["authorization"], crate::auth::REDACTED);
+        assert_eq!(d["headers"]["content-type"], "application/json");
+    }
+
+    #[tokio::test]
+    async fn the_previous_secret_still_works_during_rotation() {
+        let h = Handler::new(
+            &USER_MFA_FACTOR_ACTIVATED,
+            &config(&["Basic new", SECRET]),
+            InMemoryPublisher::new(),
+        );
+        assert_eq!(
+            h.handle(post(Some(SECRET), activated_delivery()))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            h.handle(post(Some("Basic new"), activated_delivery()))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(h.publisher.entries().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_mode_accepts_a_delivery_without_secret() {
+        let h = Handler::new(
+            &USER_MFA_FACTOR_ACTIVATED,
+            &config(&[]),
+            InMemoryPublisher::new(),
+        );
+        assert_eq!(
+            h.handle(post(None, activated_delivery())).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(h.publisher.entries().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn missing_secret_is_401_and_the_body_is_not_parsed() {
+        // An invalid body would be a 400 if it were read: 401 shows the secret is checked first.
+        assert!(refused(post(None, "not json"), StatusCode::UNAUTHORIZED)
+            .await
+            .contains("missing authorization"));
+    }
+
+    #[tokio::test]
+    async fn wrong_secret_is_401() {
+        let err = refused(
+            post(Some("Basic d3Jvbmc6c2VjcmV0"), activated_delivery()),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        assert!(err.contains("does not match"));
+    }
+
+    #[tokio::test]
+    async fn secret_prefix_is_401() {
+        refused(
+            post(Some(&SECRET[..SECRET.len() - 1]), activated_delivery()),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn empty_body_is_400() {
+        assert!(refused(post(Some(SECRET), ""), StatusCode::BAD_REQUEST)
+            .await
+            .contains("empty"));
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_400() {
+        let err = refused(
+            post(Some(SECRET), r#"{"data":{"events":[{"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(err.contains("not valid JSON"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn json_of_another_shape_is_400() {
+        for body in [
+            r#"{"hello":"world"}"#,
+            "[]",
+            r#""a string""#,
+            r#"{"data":{}}"#,
+            r#"{"data":{"events":{}}}"#,
+        ] {
+            let err = refused(post(Some(SECRET), body), StatusCode::BAD_REQUEST).await;
+            assert!(
+                err.contains("not an Okta event hook delivery"),
+                "{body}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_never_echoes_body_content() {
+        let err = refused(
+            post(Some(SECRET), r#"{"data":"ada.lovelace@example.com"}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(!err.contains("ada.lovelace"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_event_that_is_not_an_object_refuses_the_whole_delivery() {
+        let body = envelope(&[
+            &fixture("samples/stix-shifter-user.mfa.factor.activate-1.json"),
+            "42",
+        ]);
+        let err = refused(post(Some(SECRET), body), StatusCode::BAD_REQUEST).await;
+        assert!(err.contains("data.events[1] is not an object"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_event_with_a_duplicate_key_is_400() {
+        let body = envelope(&[r#"{"eventType":"user.mfa.factor.activate","uuid":"a","uuid":"b"}"#]);
+        let err = refused(post(Some(SECRET), body), StatusCode::BAD_REQUEST).await;
+        assert!(err.contains("duplicate field"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_is_400() {
+        let mut body = activated_delivery().into_bytes();
+        body.splice(10..10, [0xff, 0xfe]);
+        assert!(refused(post(Some(SECRET), body), StatusCode::BAD_REQUEST)
+            .await
+            .contains("UTF-8"));
+    }
+
+    #[tokio::test]
+    async fn a_body_over_6_mb_is_413() {
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert!(
+            refused(post(Some(SECRET), big), StatusCode::PAYLOAD_TOO_LARGE)
+                .await
+                .contains("larger")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_6_mb_is_413_before_reading() {
+        let mut request = post(Some(SECRET), activated_delivery());
+        request
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, (MAX_BODY_BYTES + 1).into());
+        refused(request, StatusCode::PAYLOAD_TOO_LARGE).await;
+    }
+
+    #[tokio::test]
+    async fn other_methods_are_405_with_allow() {
+        for method in ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
+            let mut request = post(Some(SECRET), activated_delivery());
+            *request.method_mut() = method.parse().expect("method");
+            let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+            let response = h.handle(request).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method}"
+            );
+            assert_eq!(response.headers()[http::header::ALLOW], "GET, POST");
+            assert!(h.publisher.entries().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn publishing_failure_is_a_5xx_so_okta_retries() {
+        let h = Handler::new(
+            &USER_MFA_FACTOR_ACTIVATED,
+            &config(&[SECRET]),
+            InMemoryPublisher::failing("ThrottlingException"),
+        );
+        let response = h.handle(post(Some(SECRET), activated_delivery())).await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert!(error_of(&response).contains("retry"));
+    }
+
+    #[tokio::test]
+    async fn a_delivery_with_no_card_event_publishes_nothing_and_is_200() {
+        let h = Handler::new(
+            &USER_MFA_FACTOR_ACTIVATED,
+            &config(&[SECRET]),
+            InMemoryPublisher::failing("must not be called"),
+        );
+        let body = fixture("samples/okta-devdocs-envelope-user.session.start-1.json");
+        assert_eq!(
+            h.handle(post(Some(SECRET), body)).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    /// A log writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_secret_is_in_no_published_entry_and_no_log_line() {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let mut with_copy = post(Some(SECRET), activated_delivery());
+        // A misconfigured hook could repeat the secret in a custom header: it is redacted there too.
+        with_copy
+            .headers_mut()
+            .insert("x-custom-auth", SECRET.parse().expect("value"));
+        assert_eq!(h.handle(with_copy).await.status(), StatusCode::OK);
+        h.handle(post(Some(&format!("{SECRET}x")), activated_delivery()))
+            .await;
+        h.handle(post(Some(SECRET), "not json")).await;
+
+        let entries = h.publisher.entries();
+        assert_eq!(entries.len(), 2);
+        for e in &entries {
+            assert!(
+                !e.detail.get().contains("b2t0YTpsb2NhbC1vbmx5"),
+                "secret in a published entry"
+            );
+            let d = crate::testing::detail(e);
+            assert_eq!(d["headers"]["x-custom-auth"], crate::auth::REDACTED);
+        }
+        let logs = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("utf8");
+        assert_eq!(logs.lines().count(), 3, "one line per request:\n{logs}");
+        assert!(
+            logs.contains("delivery published") && logs.contains("request rejected"),
+            "{logs}"
+        );
+        assert!(
+            !logs.contains("b2t0YTpsb2NhbC1vbmx5"),
+            "secret in the logs:\n{logs}"
+        );
+        // Nor a body: no personal field of the events reaches a log line.
+        assert!(
+            !logs.contains("aps@google.com") && !logs.contains("avery.chen"),
+            "body in the logs:\n{logs}"
+        );
+    }
+
+    /// Expected answers for the files in `events/<slug>/`, and the card entries a delivery yields.
+    fn expected(file: &str, card: &Card) -> (StatusCode, usize) {
+        let entries = match card.slug {
+            "mfa-preregistration-initiated" | "user-mfa-factor-reset-all" => 1,
+            _ => 2,
+        };
+        match file {
+            "verification-get.json" => (StatusCode::OK, 0),
+            "delivery.json" | "delivery-base64.json" => (StatusCode::OK, entries),
+            "wrong-secret.json" | "missing-secret.json" => (StatusCode::UNAUTHORIZED, 0),
+            "not-a-delivery.json" => (StatusCode::BAD_REQUEST, 0),
+            other => panic!(
+                "events/{}/{other} has no expected answer: add it to this table",
+                card.slug
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_api_gateway_event_in_events_gets_its_answer() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+        let mut checked = 0;
+        for card in CARDS {
+            let dir = format!("{root}/{}", card.slug);
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .expect(&dir)
+                .map(|e| e.expect("entry").path())
+                .collect();
+            files.sort();
+            assert_eq!(files.len(), 6, "{dir}");
+            for path in files {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .expect("name")
+                    .to_owned();
+                let text = std::fs::read_to_string(&path).expect("event file");
+                let request = lambda_http::request::from_str(&text)
+                    .expect("an API Gateway event lambda_http accepts");
+                let h = handler(card);
+                let response = h.handle(request).await;
+                let (status, entries) = expected(&name, card);
+                assert_eq!(
+                    response.status(),
+                    status,
+                    "{}/{name}: {}",
+                    card.slug,
+                    response.body()
+                );
+                assert_eq!(h.publisher.entries().len(), entries, "{}/{name}", card.slug);
+                if name == "verification-get.json" {
+                    assert_eq!(
+                        response.body(),
+                        r#"{"verification":"c-1sXXEbjnfT72NzDA3Xc89C3RWVycRXfBG2lyxT"}"#
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 30);
+    }
+
+    #[tokio::test]
+    async fn a_rest_api_event_is_handled_the_same() {
+        let text = fixture("apigw/rest-v1-user-mfa-factor-activated-delivery.json");
+        let request = lambda_http::request::from_str(&text).expect("REST event");
+        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        assert_eq!(h.handle(request).await.status(), StatusCode::OK);
+        assert_eq!(h.publisher.entries().len(), 2);
+    }
+}

@@ -17,6 +17,8 @@ pub mod handler;
 pub mod lambda;
 pub mod okta;
 pub mod publish;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use card::{Card, CARDS};
 pub use config::Config;

@@ -243,7 +243,7 @@ mod tests {
 
     #[test]
     fn structures_of_another_shape_read_as_absent() {
-        let e = event(r#"{"actor":"someone","target":{"id":"x"},"outcome":[1],"uuid":{"a":1}}"#);
+        let e = event(r#"{"actor":"someone","target":{"id":"x"},"outcome":1,"uuid":{"a":1}}"#);
         assert!(e.actor.as_ref().is_none());
         assert_eq!(e.targets().count(), 0);
         assert!(e.outcome.as_ref().is_none());

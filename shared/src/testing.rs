@@ -1,0 +1,98 @@
+//! Test support: fixtures from `shared/fixtures/` and deliveries built around them.
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::card::Card;
+use crate::delivery::{map_delivery, Mapped};
+use crate::publish::Entry;
+
+pub const DELIVERY_ID: &str = "0e6ba1f4-4b1f-4f0b-9c3e-6a4c5c0d2a11";
+pub const EVENT_TIME: &str = "2026-11-22T13:56:00.512Z";
+pub const SOURCE: &str = "https://example-org.okta.com/api/v1/eventHooks/who8a7b6c5d4e3f2g1h0";
+
+/// A fixture file, as committed (path relative to `shared/fixtures/`).
+pub fn fixture(path: &str) -> String {
+    let full = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("fixture {full}: {e}"))
+}
+
+/// An Okta envelope holding these events verbatim.
+pub fn envelope(events: &[&str]) -> String {
+    format!(
+        r#"{{"eventType":"com.okta.event_hook","eventTypeVersion":"1.0","cloudEventsVersion":"0.1","source":"{SOURCE}","eventId":"{DELIVERY_ID}","data":{{"events":[{}]}},"eventTime":"{EVENT_TIME}","contentType":"application/json"}}"#,
+        events
+            .iter()
+            .map(|e| e.trim())
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+pub fn headers_json() -> Box<RawValue> {
+    RawValue::from_string(
+        r#"{"accept":"application/json","authorization":"[REDACTED]"}"#.to_owned(),
+    )
+    .expect("json")
+}
+
+pub fn map(card: &Card, body: &str) -> Mapped {
+    map_delivery(card, body.as_bytes(), &headers_json()).expect("a valid delivery")
+}
+
+/// The details of one delivery of these fixture events, as JSON values.
+pub fn details(card: &Card, fixtures: &[&str]) -> Vec<Value> {
+    let events: Vec<String> = fixtures.iter().map(|f| fixture(f)).collect();
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    map(card, &envelope(&refs))
+        .entries
+        .iter()
+        .map(detail)
+        .collect()
+}
+
+pub fn detail(entry: &Entry) -> Value {
+    serde_json::from_str(entry.detail.get()).expect("detail is JSON")
+}
+
+/// The `eventDetails` of a detail exactly as serialized: to compare bytes, not values.
+pub fn raw_event_details(entry: &Entry) -> String {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Only<'a> {
+        #[serde(borrow)]
+        event_details: &'a RawValue,
+    }
+    let only: Only = serde_json::from_str(entry.detail.get()).expect("detail");
+    only.event_details.get().to_owned()
+}
+
+/// The top-level keys of an entry's detail, in the order they were serialized.
+pub fn detail_keys(entry: &Entry) -> Vec<String> {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                        keys.push(k);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    serde_json::from_str::<Keys>(entry.detail.get())
+        .expect("detail")
+        .0
+}
