@@ -13,6 +13,12 @@ use crate::Error;
 pub async fn init(card: &'static Card) -> Result<Handler<EventBridgePublisher>, Error> {
     // Honors AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (and RUST_LOG).
     lambda_http::tracing::init_default_subscriber();
+    build(card)
+        .await
+        .inspect_err(|err| tracing::error!(card = card.slug, error = %err, "cannot start"))
+}
+
+async fn build(card: &'static Card) -> Result<Handler<EventBridgePublisher>, Error> {
     let config = Config::from_env()?;
     let bus = config.require_event_bus()?;
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
