@@ -70,6 +70,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let config = Config::from_env()?;
+    if config.allow_unauthenticated {
+        tracing::warn!(
+            "OKTA_HOOK_ALLOW_UNAUTHENTICATED=true and no secret: accepting deliveries from anyone"
+        );
+    }
     let (publisher, target) = publisher(&config, args.out.as_ref()).await?;
     let publisher = Arc::new(publisher);
     let handlers: Handlers = Arc::new(

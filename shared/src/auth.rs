@@ -18,6 +18,8 @@ pub struct Auth {
     digests: Vec<[u8; 32]>,
     /// Kept to redact a secret that also shows up in another header.
     secrets: Vec<Secret>,
+    /// Only ever true with no secret: see [`Config::allow_unauthenticated`].
+    allow_unauthenticated: bool,
 }
 
 impl Auth {
@@ -30,16 +32,21 @@ impl Auth {
                 .map(|s| digest(s.expose().as_bytes()))
                 .collect(),
             secrets: config.secrets.clone(),
+            allow_unauthenticated: config.allow_unauthenticated && config.secrets.is_empty(),
         }
     }
 
     /// Ok when the secret header matches the current or the previous secret (or when running
     /// unauthenticated, which `Config` allows only locally and only with no secret set).
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Error> {
-        if self.digests.is_empty() {
+        if self.allow_unauthenticated {
             return Ok(());
         }
-        let Some(presented) = headers.get(&self.header) else {
+        // No secret and no explicit switch accepts nothing (Config refuses this at start anyway).
+        let Some(presented) = headers
+            .get(&self.header)
+            .filter(|_| !self.digests.is_empty())
+        else {
             return Err(Error::MissingSecret(self.header.to_string()));
         };
         let presented = digest(presented.as_bytes());
@@ -88,14 +95,18 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn auth(secrets: &[&str]) -> Auth {
-        Auth::new(&Config {
+    fn config(secrets: &[&str], allow_unauthenticated: bool) -> Config {
+        Config {
             auth_header: HeaderName::from_static("authorization"),
             secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
-            allow_unauthenticated: secrets.is_empty(),
+            allow_unauthenticated,
             event_source: "s".into(),
             event_bus_name: None,
-        })
+        }
+    }
+
+    fn auth(secrets: &[&str]) -> Auth {
+        Auth::new(&config(secrets, secrets.is_empty()))
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -147,6 +158,16 @@ mod tests {
     #[test]
     fn unauthenticated_mode_accepts_anything() {
         assert!(auth(&[]).check(&headers(&[])).is_ok());
+    }
+
+    #[test]
+    fn no_secret_without_the_switch_accepts_nothing() {
+        let a = Auth::new(&config(&[], false));
+        assert!(matches!(
+            a.check(&headers(&[("authorization", "")])),
+            Err(Error::MissingSecret(_))
+        ));
+        assert!(a.check(&headers(&[])).is_err());
     }
 
     #[test]

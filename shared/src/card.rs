@@ -2,6 +2,8 @@
 //!
 //! Pure: no HTTP, no AWS. The field contract is PROTOCOL.md section 4.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -207,16 +209,16 @@ pub struct Detail<'a> {
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Person<'a> {
-    pub id: Option<std::borrow::Cow<'a, str>>,
-    pub alternate_id: Option<std::borrow::Cow<'a, str>>,
-    pub display_name: Option<std::borrow::Cow<'a, str>>,
+    pub id: Option<Cow<'a, str>>,
+    pub alternate_id: Option<Cow<'a, str>>,
+    pub display_name: Option<Cow<'a, str>>,
     #[serde(rename = "type")]
-    pub kind: Option<std::borrow::Cow<'a, str>>,
+    pub kind: Option<Cow<'a, str>>,
 }
 
 impl<'a> From<Option<&'a Resource<'a>>> for Person<'a> {
     fn from(r: Option<&'a Resource<'a>>) -> Self {
-        let borrow = |t: &'a Option<std::borrow::Cow<'a, str>>| t.as_deref().map(Into::into);
+        let borrow = |t: &'a Option<Cow<'a, str>>| t.as_deref().map(Into::into);
         match r {
             Some(r) => Self {
                 id: borrow(&r.id),
