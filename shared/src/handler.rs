@@ -165,9 +165,8 @@ mod tests {
     use crate::card::{CARDS, USER_MFA_FACTOR_ACTIVATED};
     use crate::config::Secret;
     use crate::publish::InMemoryPublisher;
-    use crate::testing::{envelope, fixture};
+    use crate::testing::{envelope, fixture, Captured};
     use http_body_util::Full;
-    use std::sync::{Arc, Mutex};
 
     const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
 
@@ -496,22 +495,9 @@ mod tests {
         );
     }
 
-    /// A log writer the test reads back.
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Logs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn the_secret_is_in_no_published_entry_and_no_log_line() {
-        let logs = Logs::default();
+        let logs = Captured::default();
         let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
@@ -540,7 +526,7 @@ mod tests {
             let d = crate::testing::detail(e);
             assert_eq!(d["headers"]["x-custom-auth"], crate::auth::REDACTED);
         }
-        let logs = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("utf8");
+        let logs = logs.text();
         assert_eq!(logs.lines().count(), 3, "one line per request:\n{logs}");
         assert!(
             logs.contains("delivery published") && logs.contains("request rejected"),

@@ -151,6 +151,7 @@ impl Write for Tee {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Captured;
 
     fn entry(detail: &str) -> Entry {
         Entry {
@@ -161,28 +162,15 @@ mod tests {
         }
     }
 
-    /// A writer the test can read back.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn json_lines_are_put_events_entries_with_detail_as_object() {
-        let out = Shared::default();
+        let out = Captured::default();
         let sink = Tee(vec![Box::new(out.clone()), Box::new(std::io::sink())]);
         let p = JsonLinesPublisher::new("okta.event-cards", "default", Box::new(sink));
         p.publish(&[entry(r#"{"eventId":"e1"}"#), entry(r#"{"eventId":"e2"}"#)])
             .await
             .expect("publish");
-        let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf8");
+        let text = out.text();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
