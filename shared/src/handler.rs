@@ -101,7 +101,17 @@ impl<P: Publisher> Handler<P> {
         let mapped = map_delivery(self.card, body, &redacted)?;
         let delivery = mapped.delivery_id.as_deref().unwrap_or("-");
         if !mapped.entries.is_empty() {
-            self.publisher.publish(&mapped.entries).await?;
+            self.publisher
+                .publish(&mapped.entries)
+                .await
+                .inspect_err(|_| {
+                    tracing::error!(
+                        card = self.card.slug,
+                        delivery,
+                        entries = mapped.entries.len(),
+                        "entries not published"
+                    );
+                })?;
         }
         tracing::info!(
             card = self.card.slug,
