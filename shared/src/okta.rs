@@ -20,8 +20,6 @@ pub type Text<'a> = Option<Cow<'a, str>>;
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery<'a> {
-    #[serde(default, borrow, deserialize_with = "text")]
-    pub event_type: Text<'a>,
     /// One id per delivery; the card's `uuid`.
     #[serde(default, borrow, deserialize_with = "text")]
     pub event_id: Text<'a>,
@@ -37,7 +35,7 @@ pub struct Delivery<'a> {
 
 #[derive(Debug, Deserialize)]
 pub struct Data<'a> {
-    /// Kept raw: each event is published verbatim, and only events of the card's type are parsed.
+    /// Kept raw, so each event is published verbatim; each is then parsed into a [`LogEvent`].
     #[serde(borrow)]
     pub events: Vec<&'a RawValue>,
 }
