@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
 use axum::extract::{Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
@@ -17,7 +16,9 @@ use axum::routing::any;
 use axum::Router;
 use clap::Parser;
 use okta_event_cards::eventbridge::EventBridgePublisher;
-use okta_event_cards::publish::{Entry, JsonLinesPublisher, Publisher, Tee};
+use okta_event_cards::lambda::clients;
+use okta_event_cards::publish::{BatchResult, Entry, JsonLinesPublisher, Publisher, Tee};
+use okta_event_cards::sqs::SqsFailureQueue;
 use okta_event_cards::{Config, Error, Handler, CARDS};
 
 #[derive(Parser)]
@@ -38,15 +39,22 @@ enum LocalPublisher {
 }
 
 impl Publisher for LocalPublisher {
-    async fn publish(&self, entries: &[Entry]) -> Result<(), Error> {
+    fn source(&self) -> &str {
         match self {
-            LocalPublisher::Lines(p) => p.publish(entries).await,
-            LocalPublisher::EventBridge(p) => p.publish(entries).await,
+            LocalPublisher::Lines(p) => p.source(),
+            LocalPublisher::EventBridge(p) => p.source(),
+        }
+    }
+
+    async fn put(&self, batch: &[&Entry]) -> BatchResult {
+        match self {
+            LocalPublisher::Lines(p) => p.put(batch).await,
+            LocalPublisher::EventBridge(p) => p.put(batch).await,
         }
     }
 }
 
-type Handlers = Arc<Vec<Handler<Arc<LocalPublisher>>>>;
+type Handlers = Arc<Vec<Handler<Arc<LocalPublisher>, Arc<Option<SqsFailureQueue>>>>>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -75,12 +83,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "OKTA_HOOK_ALLOW_UNAUTHENTICATED=true and no secret: accepting deliveries from anyone"
         );
     }
-    let (publisher, target) = publisher(&config, args.out.as_ref()).await?;
-    let publisher = Arc::new(publisher);
+    let (publisher, queue, target) = publisher(&config, args.out.as_ref()).await?;
+    let (publisher, queue) = (Arc::new(publisher), Arc::new(queue));
     let handlers: Handlers = Arc::new(
         CARDS
             .iter()
-            .map(|card| Handler::new(card, &config, publisher.clone()))
+            .map(|card| {
+                Handler::with_failure_queue(card, &config, publisher.clone(), queue.clone())
+            })
             .collect(),
     );
 
@@ -99,31 +109,35 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The JSON-lines sink by default; EventBridge (and the failure queue, when
+/// `FAILED_EVENTS_QUEUE_URL` is set) when a bus is named, as in Lambda.
 async fn publisher(
     config: &Config,
     out: Option<&PathBuf>,
-) -> std::io::Result<(LocalPublisher, String)> {
-    if let Some(bus) = &config.event_bus_name {
-        // The standard AWS configuration: AWS_ENDPOINT_URL can point it at a local EventBridge.
-        let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        let client = aws_sdk_eventbridge::Client::new(&aws);
-        let publisher = EventBridgePublisher::new(client, bus, &config.event_source);
-        return Ok((
-            LocalPublisher::EventBridge(publisher),
-            format!("EventBridge bus {bus}"),
-        ));
+) -> Result<(LocalPublisher, Option<SqsFailureQueue>, String), Error> {
+    if config.event_bus_name.is_some() {
+        let (publisher, queue) = clients(config).await?;
+        publisher.warm_up().await;
+        let mut target = format!("EventBridge bus {}", publisher.bus());
+        if let Some(url) = &config.failed_events_queue_url {
+            target.push_str(&format!(", failure queue {url}"));
+        }
+        return Ok((LocalPublisher::EventBridge(publisher), queue, target));
     }
     let mut sinks: Vec<Box<dyn Write + Send>> = vec![Box::new(std::io::stdout())];
     let mut target = "stdout".to_owned();
     if let Some(path) = out {
-        sinks.push(Box::new(
-            OpenOptions::new().create(true).append(true).open(path)?,
-        ));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|err| Error::Config(format!("cannot open {}: {err}", path.display())))?;
+        sinks.push(Box::new(file));
         target.push_str(&format!(" and {}", path.display()));
     }
     // PutEvents sends an entry that names no bus to the account's "default" bus.
     let sink = JsonLinesPublisher::new(&config.event_source, "default", Box::new(Tee(sinks)));
-    Ok((LocalPublisher::Lines(sink), target))
+    Ok((LocalPublisher::Lines(sink), None, target))
 }
 
 async fn route(

@@ -97,11 +97,8 @@ mod tests {
 
     fn config(secrets: &[&str], allow_unauthenticated: bool) -> Config {
         Config {
-            auth_header: HeaderName::from_static("authorization"),
-            secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
             allow_unauthenticated,
-            event_source: "s".into(),
-            event_bus_name: None,
+            ..Config::with_secrets(secrets)
         }
     }
 

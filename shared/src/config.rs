@@ -1,9 +1,11 @@
 //! Configuration, read once at start from environment variables.
 
 use std::fmt;
+use std::time::Duration;
 
 use http::HeaderName;
 
+use crate::outbox::{Limits, MAX_REQUEST_BYTES};
 use crate::Error;
 
 pub const DEFAULT_AUTH_HEADER: &str = "authorization";
@@ -21,6 +23,10 @@ pub struct Config {
     pub event_source: String,
     /// `EVENT_BUS_NAME`: required in Lambda; optional for the local gateway.
     pub event_bus_name: Option<String>,
+    /// `FAILED_EVENTS_QUEUE_URL`: the SQS queue where unpublished entries are parked.
+    pub failed_events_queue_url: Option<String>,
+    /// `PUBLISH_BUDGET_MS` and `MAX_BATCH_BYTES`.
+    pub limits: Limits,
 }
 
 /// A hook secret. Its `Debug` never shows the value, so it cannot leak through a log line.
@@ -44,6 +50,19 @@ impl fmt::Debug for Secret {
 }
 
 impl Config {
+    /// The defaults with these secrets (none: unauthenticated); for tests and embedding.
+    pub fn with_secrets(secrets: &[&str]) -> Self {
+        Self {
+            auth_header: HeaderName::from_static(DEFAULT_AUTH_HEADER),
+            secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
+            allow_unauthenticated: secrets.is_empty(),
+            event_source: DEFAULT_EVENT_SOURCE.to_owned(),
+            event_bus_name: None,
+            failed_events_queue_url: None,
+            limits: Limits::default(),
+        }
+    }
+
     pub fn from_env() -> Result<Self, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -97,6 +116,13 @@ impl Config {
             allow_unauthenticated,
             event_source: get("EVENT_SOURCE").unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
             event_bus_name: get("EVENT_BUS_NAME"),
+            failed_events_queue_url: get("FAILED_EVENTS_QUEUE_URL"),
+            limits: Limits {
+                max_request_bytes: number(&get, "MAX_BATCH_BYTES", 1024, MAX_REQUEST_BYTES as u64)?
+                    .map_or(MAX_REQUEST_BYTES, |n| n as usize),
+                budget: number(&get, "PUBLISH_BUDGET_MS", 100, 60_000)?
+                    .map_or(Limits::default().budget, Duration::from_millis),
+            },
         })
     }
 
@@ -107,6 +133,24 @@ impl Config {
                 "EVENT_BUS_NAME is not set: name the EventBridge bus to publish to".into(),
             )
         })
+    }
+}
+
+/// An optional whole number within bounds; anything else stops the function at start.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, Error> {
+    let Some(text) = get(name) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(Error::Config(format!(
+            "{name} must be a whole number from {min} to {max}, not {text:?}"
+        ))),
     }
 }
 
@@ -135,6 +179,9 @@ mod tests {
         assert_eq!(c.auth_header, "authorization");
         assert_eq!(c.event_source, "okta.event-cards");
         assert_eq!(c.event_bus_name, None);
+        assert_eq!(c.failed_events_queue_url, None);
+        assert_eq!(c.limits.budget, Duration::from_millis(2500));
+        assert_eq!(c.limits.max_request_bytes, 262_144);
         assert_eq!(c.secrets, [Secret::new("s3cret")]);
         assert!(!c.allow_unauthenticated);
     }
@@ -199,6 +246,35 @@ mod tests {
             .expect_err("no bus")
             .to_string()
             .contains("EVENT_BUS_NAME"));
+    }
+
+    #[test]
+    fn publishing_limits_and_the_failure_queue() {
+        let c = config(&[
+            ("OKTA_HOOK_SECRET", "s"),
+            ("PUBLISH_BUDGET_MS", "1800"),
+            ("MAX_BATCH_BYTES", "65536"),
+            (
+                "FAILED_EVENTS_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/q",
+            ),
+        ])
+        .expect("config");
+        assert_eq!(c.limits.budget, Duration::from_millis(1800));
+        assert_eq!(c.limits.max_request_bytes, 65_536);
+        assert_eq!(
+            c.failed_events_queue_url.as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/1/q")
+        );
+        for (name, value) in [
+            ("PUBLISH_BUDGET_MS", "fast"),
+            ("PUBLISH_BUDGET_MS", "0"),
+            ("MAX_BATCH_BYTES", "300000"),
+            ("MAX_BATCH_BYTES", "-1"),
+        ] {
+            let err = config_error(&[("OKTA_HOOK_SECRET", "s"), (name, value)]);
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! this same code.
 
 use std::convert::Infallible;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -14,6 +15,8 @@ use crate::card::Card;
 use crate::config::Config;
 use crate::delivery::map_delivery;
 use crate::error::json_response;
+use crate::failure_queue::{FailureQueue, NoFailureQueue};
+use crate::outbox::{Outbox, Outcome, Unpublished};
 use crate::publish::Publisher;
 use crate::Error;
 
@@ -23,11 +26,16 @@ pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_CHALLENGE_BYTES: usize = 1024;
 const CHALLENGE_HEADER: &str = "x-okta-verification-challenge";
 
-pub struct Handler<P> {
+pub struct Handler<P, Q = NoFailureQueue> {
     card: &'static Card,
     auth: Auth,
-    publisher: P,
+    outbox: Outbox<P, Q>,
 }
+
+/// When the request reached API Gateway, if the transport knows: publishing's budget counts from
+/// there, so a cold start's init time is not taken twice from Okta's 3 seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival(pub tokio::time::Instant);
 
 #[derive(Serialize)]
 struct Verification<'a> {
@@ -35,16 +43,36 @@ struct Verification<'a> {
 }
 
 impl<P: Publisher> Handler<P> {
+    /// A handler without a failure queue: an entry that cannot be published answers a 5xx.
     pub fn new(card: &'static Card, config: &Config, publisher: P) -> Self {
+        Self::with_failure_queue(card, config, publisher, NoFailureQueue)
+    }
+}
+
+impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
+    pub fn with_failure_queue(
+        card: &'static Card,
+        config: &Config,
+        publisher: P,
+        queue: Q,
+    ) -> Self {
         Self {
             card,
             auth: Auth::new(config),
-            publisher,
+            outbox: Outbox::new(publisher, queue, config.limits),
         }
     }
 
     pub fn card(&self) -> &'static Card {
         self.card
+    }
+
+    pub fn publisher(&self) -> &P {
+        self.outbox.publisher()
+    }
+
+    pub fn failure_queue(&self) -> &Q {
+        self.outbox.queue()
     }
 
     /// Answers one request. Every error becomes its status here, and is logged without the body
@@ -68,12 +96,16 @@ impl<P: Publisher> Handler<P> {
         }
     }
 
-    /// [`Self::handle`] in the shape `lambda_http::service_fn` wants.
-    pub async fn serve<B>(&self, request: Request<B>) -> Result<Response<String>, Infallible>
+    /// [`Self::handle`] in the shape `lambda_http::service_fn` wants; the budget counts from when
+    /// API Gateway received the request.
+    pub async fn serve<B>(&self, mut request: Request<B>) -> Result<Response<String>, Infallible>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if let Some(arrival) = gateway_arrival(request.extensions()) {
+            request.extensions_mut().insert(arrival);
+        }
         Ok(self.handle(request).await)
     }
 
@@ -83,46 +115,108 @@ impl<P: Publisher> Handler<P> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
+        let arrival = parts
+            .extensions
+            .get::<Arrival>()
+            .map_or_else(tokio::time::Instant::now, |a| a.0);
         match parts.method {
             Method::GET => verify(&parts.headers),
             Method::POST => {
                 // The secret first: an unauthenticated body is neither read nor parsed.
                 self.auth.check(&parts.headers)?;
                 let body = read_body(&parts.headers, body).await?;
-                self.deliver(&parts.headers, &body).await?;
+                let deadline = arrival + self.outbox.limits().budget;
+                self.deliver(&parts.headers, &body, deadline).await?;
                 Ok(Response::new(String::new()))
             }
             other => Err(Error::MethodNotAllowed(other)),
         }
     }
 
-    async fn deliver(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Error> {
+    async fn deliver(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Error> {
         let redacted = self.auth.redacted_headers(headers);
         let mapped = map_delivery(self.card, body, &redacted)?;
-        let delivery = mapped.delivery_id.as_deref().unwrap_or("-");
-        if !mapped.entries.is_empty() {
-            self.publisher
-                .publish(&mapped.entries)
+        let delivery_id = mapped.delivery_id.as_deref();
+        let delivery = delivery_id.unwrap_or("-");
+        let outcome = if mapped.entries.is_empty() {
+            Outcome::default()
+        } else {
+            self.outbox
+                .publish(&mapped.entries, delivery_id, deadline)
                 .await
-                .inspect_err(|_| {
-                    tracing::error!(
-                        card = self.card.slug,
-                        delivery,
-                        entries = mapped.entries.len(),
-                        "entries not published"
-                    );
-                })?;
+        };
+        // Ids and codes only: which Okta events went where.
+        if !outcome.parked.is_empty() {
+            tracing::warn!(
+                card = self.card.slug,
+                delivery,
+                parked = %ids(&outcome.parked),
+                "entries parked in the failure queue"
+            );
         }
         tracing::info!(
             card = self.card.slug,
             delivery,
             received = mapped.received,
-            published = mapped.entries.len(),
+            published = outcome.published,
             ignored = mapped.ignored,
-            "delivery published"
+            parked = outcome.parked.len(),
+            lost = outcome.lost.len(),
+            calls = outcome.calls,
+            resent = outcome.resent,
+            "delivery handled"
         );
-        Ok(())
+        if outcome.is_complete() {
+            return Ok(());
+        }
+        tracing::error!(
+            card = self.card.slug,
+            delivery,
+            lost = %ids(&outcome.lost),
+            "entries neither published nor parked: answering 5xx so that Okta retries"
+        );
+        Err(Error::Publish(format!(
+            "{} of {} entries neither published nor parked",
+            outcome.lost.len(),
+            mapped.entries.len()
+        )))
     }
+}
+
+/// `uuid:code` pairs, for logs.
+fn ids(unpublished: &[Unpublished]) -> String {
+    unpublished
+        .iter()
+        .map(|u| format!("{}:{}", u.event_uuid.as_deref().unwrap_or("-"), u.code))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// API Gateway's receipt time (HTTP API or REST), as an [`Arrival`] on this clock. A clock that
+/// disagrees by more than the budget is ignored rather than trusted.
+fn gateway_arrival(extensions: &http::Extensions) -> Option<Arrival> {
+    use lambda_http::request::RequestContext;
+    let epoch_ms = match extensions.get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(context) => context.time_epoch,
+        RequestContext::ApiGatewayV1(context) => context.request_time_epoch,
+        _ => return None,
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let age = Duration::from_millis(
+        u64::try_from(now_ms.checked_sub(u128::try_from(epoch_ms).ok()?)?).ok()?,
+    );
+    if age > Duration::from_secs(3) {
+        return None;
+    }
+    tokio::time::Instant::now().checked_sub(age).map(Arrival)
 }
 
 /// The one-time verification: echo the challenge. No secret is required (Okta sends none).
@@ -173,7 +267,7 @@ where
 mod tests {
     use super::*;
     use crate::card::{CARDS, USER_MFA_FACTOR_ACTIVATED};
-    use crate::config::Secret;
+    use crate::failure_queue::InMemoryFailureQueue;
     use crate::publish::InMemoryPublisher;
     use crate::testing::{envelope, fixture, Captured};
     use http_body_util::Full;
@@ -181,13 +275,7 @@ mod tests {
     const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
 
     fn config(secrets: &[&str]) -> Config {
-        Config {
-            auth_header: http::HeaderName::from_static("authorization"),
-            secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
-            allow_unauthenticated: secrets.is_empty(),
-            event_source: "okta.event-cards".into(),
-            event_bus_name: None,
-        }
+        Config::with_secrets(secrets)
     }
 
     fn handler(card: &'static Card) -> Handler<InMemoryPublisher> {
@@ -240,7 +328,7 @@ mod tests {
         let response = h.handle(request).await;
         assert_eq!(response.status(), status);
         assert!(
-            h.publisher.entries().is_empty(),
+            h.publisher().entries().is_empty(),
             "nothing is published for a refused request"
         );
         error_of(&response)
@@ -299,7 +387,7 @@ mod tests {
         let response = h.handle(post(Some(SECRET), activated_delivery())).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.body(), "");
-        let entries = h.publisher.entries();
+        let entries = h.publisher().entries();
         assert_eq!(entries.len(), 2);
         assert!(entries
             .iter()
@@ -329,7 +417,7 @@ mod tests {
                 .status(),
             StatusCode::OK
         );
-        assert_eq!(h.publisher.entries().len(), 4);
+        assert_eq!(h.publisher().entries().len(), 4);
     }
 
     #[tokio::test]
@@ -343,7 +431,7 @@ mod tests {
             h.handle(post(None, activated_delivery())).await.status(),
             StatusCode::OK
         );
-        assert_eq!(h.publisher.entries().len(), 2);
+        assert_eq!(h.publisher().entries().len(), 2);
     }
 
     #[tokio::test]
@@ -475,7 +563,7 @@ mod tests {
                 "{method}"
             );
             assert_eq!(response.headers()[http::header::ALLOW], "GET, POST");
-            assert!(h.publisher.entries().is_empty());
+            assert!(h.publisher().entries().is_empty());
         }
     }
 
@@ -489,6 +577,77 @@ mod tests {
         let response = h.handle(post(Some(SECRET), activated_delivery())).await;
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         assert!(error_of(&response).contains("retry"));
+    }
+
+    #[tokio::test]
+    async fn entries_parked_in_the_failure_queue_still_answer_200_and_the_logs_name_them() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let h = Handler::with_failure_queue(
+            &USER_MFA_FACTOR_ACTIVATED,
+            &config(&[SECRET]),
+            InMemoryPublisher::failing("AccessDeniedException"),
+            InMemoryFailureQueue::new(),
+        );
+        let response = h.handle(post(Some(SECRET), activated_delivery())).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let parked = h.failure_queue().parked();
+        assert_eq!(parked.len(), 2);
+        assert!(parked.iter().all(|p| p.code == "AccessDeniedException"));
+        let logs = logs.text();
+        for p in &parked {
+            let uuid = p.event_uuid.as_deref().expect("uuid");
+            assert!(
+                logs.contains(&format!("{uuid}:AccessDeniedException")),
+                "{logs}"
+            );
+        }
+        assert!(
+            !logs.contains("aps@google.com"),
+            "body in the logs:\n{logs}"
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_neither_published_nor_parked_answer_502_so_okta_retries() {
+        let h = Handler::with_failure_queue(
+            &USER_MFA_FACTOR_ACTIVATED,
+            &config(&[SECRET]),
+            InMemoryPublisher::failing("AccessDeniedException"),
+            InMemoryFailureQueue::refusing(),
+        );
+        let response = h.handle(post(Some(SECRET), activated_delivery())).await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert!(error_of(&response).contains("retry"));
+    }
+
+    #[test]
+    fn the_budget_counts_from_when_api_gateway_received_the_request() {
+        use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+        use lambda_http::request::RequestContext;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64;
+        let context = |epoch_ms: i64| {
+            let mut extensions = http::Extensions::new();
+            let mut gateway = ApiGatewayV2httpRequestContext::default();
+            gateway.time_epoch = epoch_ms;
+            extensions.insert(RequestContext::ApiGatewayV2(gateway));
+            extensions
+        };
+        let arrival = gateway_arrival(&context(now_ms - 800)).expect("a recent receipt time");
+        let age = arrival.0.elapsed();
+        assert!(age >= Duration::from_millis(800), "{age:?}");
+        assert!(age < Duration::from_millis(1800), "{age:?}");
+        // A clock far off (or an old test event) is not trusted: the budget counts from now.
+        assert!(gateway_arrival(&context(now_ms - 60_000)).is_none());
+        assert!(gateway_arrival(&context(now_ms + 60_000)).is_none());
+        assert!(gateway_arrival(&http::Extensions::new()).is_none());
     }
 
     #[tokio::test]
@@ -526,7 +685,7 @@ mod tests {
             .await;
         h.handle(post(Some(SECRET), "not json")).await;
 
-        let entries = h.publisher.entries();
+        let entries = h.publisher().entries();
         assert_eq!(entries.len(), 2);
         for e in &entries {
             assert!(
@@ -539,7 +698,7 @@ mod tests {
         let logs = logs.text();
         assert_eq!(logs.lines().count(), 3, "one line per request:\n{logs}");
         assert!(
-            logs.contains("delivery published") && logs.contains("request rejected"),
+            logs.contains("delivery handled") && logs.contains("request rejected"),
             "{logs}"
         );
         assert!(
@@ -602,7 +761,12 @@ mod tests {
                     card.slug,
                     response.body()
                 );
-                assert_eq!(h.publisher.entries().len(), entries, "{}/{name}", card.slug);
+                assert_eq!(
+                    h.publisher().entries().len(),
+                    entries,
+                    "{}/{name}",
+                    card.slug
+                );
                 if name == "verification-get.json" {
                     assert_eq!(
                         response.body(),
@@ -621,6 +785,6 @@ mod tests {
         let request = lambda_http::request::from_str(&text).expect("REST event");
         let h = handler(&USER_MFA_FACTOR_ACTIVATED);
         assert_eq!(h.handle(request).await.status(), StatusCode::OK);
-        assert_eq!(h.publisher.entries().len(), 2);
+        assert_eq!(h.publisher().entries().len(), 2);
     }
 }

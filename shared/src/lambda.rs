@@ -1,16 +1,23 @@
 //! Lambda wiring shared by the five functions: everything built once per cold start.
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 
 use crate::card::Card;
 use crate::config::Config;
 use crate::eventbridge::EventBridgePublisher;
 use crate::handler::Handler;
+use crate::outbox::PARK_WINDOW;
+use crate::sqs::SqsFailureQueue;
 use crate::Error;
 
-/// Logging, configuration and the EventBridge client, once. A missing variable stops the function
-/// here with a message naming it, before any request is taken.
-pub async fn init(card: &'static Card) -> Result<Handler<EventBridgePublisher>, Error> {
+/// The handler a function runs: EventBridge, and the failure queue when one is configured.
+pub type LambdaHandler = Handler<EventBridgePublisher, Option<SqsFailureQueue>>;
+
+/// Logging, configuration and the AWS clients, once. A missing variable stops the function here
+/// with a message naming it, before any request is taken.
+pub async fn init(card: &'static Card) -> Result<LambdaHandler, Error> {
     // Honors AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (and RUST_LOG).
     lambda_http::tracing::init_default_subscriber();
     build(card)
@@ -18,15 +25,58 @@ pub async fn init(card: &'static Card) -> Result<Handler<EventBridgePublisher>, 
         .inspect_err(|err| tracing::error!(card = card.slug, error = %err, "cannot start"))
 }
 
-async fn build(card: &'static Card) -> Result<Handler<EventBridgePublisher>, Error> {
+async fn build(card: &'static Card) -> Result<LambdaHandler, Error> {
     let config = Config::from_env()?;
+    let (publisher, queue) = clients(&config).await?;
+    publisher.warm_up().await;
+    tracing::info!(
+        card = card.slug,
+        bus = publisher.bus(),
+        failure_queue = queue.is_some(),
+        "ready"
+    );
+    Ok(Handler::with_failure_queue(card, &config, publisher, queue))
+}
+
+/// The EventBridge publisher and the failure queue from the standard AWS configuration (so
+/// `AWS_ENDPOINT_URL` can point them at a local EventBridge and SQS), with timeouts that fit
+/// Okta's budget. The SDK's own retries are off: the outbox resends only the entries that
+/// failed, within the budget, which the SDK's whole-call retries would not respect.
+pub async fn clients(
+    config: &Config,
+) -> Result<(EventBridgePublisher, Option<SqsFailureQueue>), Error> {
     let bus = config.require_event_bus()?;
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let budget = config.limits.budget;
+    let aws = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(budget / 3)
+                .operation_timeout(budget)
+                .build(),
+        )
+        .load()
+        .await;
     let publisher = EventBridgePublisher::new(
         aws_sdk_eventbridge::Client::new(&aws),
         bus,
         &config.event_source,
     );
-    tracing::info!(card = card.slug, bus, "ready");
-    Ok(Handler::new(card, &config, publisher))
+    let queue = config.failed_events_queue_url.as_ref().map(|url| {
+        let sqs = aws_sdk_sqs::config::Builder::from(&aws)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(PARK_WINDOW / 2)
+                    .operation_timeout(PARK_WINDOW)
+                    .build(),
+            )
+            .build();
+        SqsFailureQueue::new(
+            aws_sdk_sqs::Client::from_conf(sqs),
+            url,
+            bus,
+            &config.event_source,
+        )
+    });
+    Ok((publisher, queue))
 }

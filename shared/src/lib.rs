@@ -4,7 +4,8 @@
 //! - [`card`]: the five cards as data and the one mapping to a card's `detail` (pure).
 //! - [`delivery`]: a delivery's body to the card's entries (pure).
 //! - [`handler`]: the HTTP handler shared by Lambda and the local gateway.
-//! - [`publish`], [`eventbridge`]: where entries go.
+//! - [`publish`], [`eventbridge`]: where entries go, one call at a time.
+//! - [`outbox`]: batching, retries within Okta's time, parking in the [`failure_queue`] ([`sqs`]).
 //! - [`config`], [`auth`], [`error`]: configuration, the hook secret, the one error type.
 
 pub mod auth;
@@ -13,10 +14,13 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod eventbridge;
+pub mod failure_queue;
 pub mod handler;
 pub mod lambda;
 pub mod okta;
+pub mod outbox;
 pub mod publish;
+pub mod sqs;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -1,5 +1,6 @@
 //! Publishing card entries: the trait, an in-memory publisher for tests and a JSON-lines sink for
-//! the local gateway. The EventBridge publisher is in [`crate::eventbridge`].
+//! the local gateway. The EventBridge publisher is in [`crate::eventbridge`]; batching, retries and
+//! parking, common to all of them, are in [`crate::outbox`].
 
 use std::future::Future;
 use std::io::Write;
@@ -7,8 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-
-use crate::Error;
 
 /// One card event, ready for PutEvents. `Source` and the bus belong to the publisher.
 #[derive(Debug, Clone)]
@@ -23,14 +22,51 @@ pub struct Entry {
     pub detail: Box<RawValue>,
 }
 
-/// Where entries go. Publishing is all or nothing for the caller: an error means Okta should retry.
+/// Why an entry, or a whole call, was not published: the service's error code (ids and codes only,
+/// never bodies) and whether sending it again may succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: String,
+    pub retryable: bool,
+}
+
+impl Failure {
+    pub fn retryable(code: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn permanent(code: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// One call's answer: a result per entry, in the order sent (a partial failure is normal), or the
+/// failure of the whole call.
+pub type BatchResult = Result<Vec<Result<(), Failure>>, Failure>;
+
+/// Where entries go, one PutEvents-shaped call at a time. Batching, retries and parking are the
+/// [`crate::outbox::Outbox`]'s, the same for every publisher; a publisher only sends one batch
+/// (at most ten entries within the size limit) and reports each entry's result.
 pub trait Publisher: Send + Sync {
-    fn publish(&self, entries: &[Entry]) -> impl Future<Output = Result<(), Error>> + Send;
+    /// The EventBridge `Source` of every entry; it counts towards the request size.
+    fn source(&self) -> &str;
+
+    fn put(&self, batch: &[&Entry]) -> impl Future<Output = BatchResult> + Send;
 }
 
 impl<P: Publisher> Publisher for Arc<P> {
-    fn publish(&self, entries: &[Entry]) -> impl Future<Output = Result<(), Error>> + Send {
-        (**self).publish(entries)
+    fn source(&self) -> &str {
+        (**self).source()
+    }
+
+    fn put(&self, batch: &[&Entry]) -> impl Future<Output = BatchResult> + Send {
+        (**self).put(batch)
     }
 }
 
@@ -46,10 +82,11 @@ impl InMemoryPublisher {
         Self::default()
     }
 
-    pub fn failing(reason: impl Into<String>) -> Self {
+    /// Every call fails for good with this code (so nothing is retried).
+    pub fn failing(code: impl Into<String>) -> Self {
         Self {
             entries: Mutex::default(),
-            failure: Some(reason.into()),
+            failure: Some(code.into()),
         }
     }
 
@@ -59,16 +96,20 @@ impl InMemoryPublisher {
 }
 
 impl Publisher for InMemoryPublisher {
-    async fn publish(&self, entries: &[Entry]) -> Result<(), Error> {
-        if let Some(reason) = &self.failure {
-            return Err(Error::Publish(reason.clone()));
+    fn source(&self) -> &str {
+        crate::config::DEFAULT_EVENT_SOURCE
+    }
+
+    async fn put(&self, batch: &[&Entry]) -> BatchResult {
+        if let Some(code) = &self.failure {
+            return Err(Failure::permanent(code.clone()));
         }
         let mut stored = self
             .entries
             .lock()
-            .map_err(|_| Error::Publish("in-memory store poisoned".into()))?;
-        stored.extend_from_slice(entries);
-        Ok(())
+            .map_err(|_| Failure::permanent("StorePoisoned"))?;
+        stored.extend(batch.iter().map(|e| (*e).clone()));
+        Ok(vec![Ok(()); batch.len()])
     }
 }
 
@@ -107,9 +148,13 @@ impl JsonLinesPublisher {
 }
 
 impl Publisher for JsonLinesPublisher {
-    async fn publish(&self, entries: &[Entry]) -> Result<(), Error> {
-        let mut buf = Vec::with_capacity(entries.iter().map(|e| e.detail.get().len() + 160).sum());
-        for e in entries {
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    async fn put(&self, batch: &[&Entry]) -> BatchResult {
+        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.detail.get().len() + 160).sum());
+        for e in batch {
             let line = Line {
                 source: &self.source,
                 detail_type: e.detail_type,
@@ -117,18 +162,23 @@ impl Publisher for JsonLinesPublisher {
                 event_bus_name: &self.bus,
                 detail: &e.detail,
             };
+            // Serializing our own types into memory cannot fail but for a bug: not worth retrying.
             serde_json::to_writer(&mut buf, &line)
-                .map_err(|err| Error::Publish(err.to_string()))?;
+                .map_err(|_| Failure::permanent("SerializeFailed"))?;
             buf.push(b'\n');
         }
-        // One write per delivery keeps a delivery's lines together when deliveries run in parallel.
+        // One write per batch keeps its lines together when deliveries run in parallel.
         let mut sink = self
             .sink
             .lock()
-            .map_err(|_| Error::Publish("sink poisoned".into()))?;
-        sink.write_all(&buf)
-            .and_then(|()| sink.flush())
-            .map_err(|err| Error::Publish(format!("writing the JSON-lines sink: {err}")))
+            .map_err(|_| Failure::permanent("SinkPoisoned"))?;
+        match sink.write_all(&buf).and_then(|()| sink.flush()) {
+            Ok(()) => Ok(vec![Ok(()); batch.len()]),
+            Err(err) => {
+                tracing::error!(error = %err, "writing the JSON-lines sink");
+                Err(Failure::retryable("WriteFailed"))
+            }
+        }
     }
 }
 
@@ -167,9 +217,11 @@ mod tests {
         let out = Captured::default();
         let sink = Tee(vec![Box::new(out.clone()), Box::new(std::io::sink())]);
         let p = JsonLinesPublisher::new("okta.event-cards", "default", Box::new(sink));
-        p.publish(&[entry(r#"{"eventId":"e1"}"#), entry(r#"{"eventId":"e2"}"#)])
+        let results = p
+            .put(&[&entry(r#"{"eventId":"e1"}"#), &entry(r#"{"eventId":"e2"}"#)])
             .await
-            .expect("publish");
+            .expect("put");
+        assert_eq!(results, [Ok(()), Ok(())]);
         let text = out.text();
         let lines: Vec<serde_json::Value> = text
             .lines()
@@ -189,13 +241,13 @@ mod tests {
     #[tokio::test]
     async fn in_memory_keeps_entries_or_fails_as_told() {
         let ok = InMemoryPublisher::new();
-        ok.publish(&[entry("{}")]).await.expect("publish");
+        assert_eq!(ok.put(&[&entry("{}")]).await, Ok(vec![Ok(())]));
         assert_eq!(ok.entries().len(), 1);
-        let failing = InMemoryPublisher::failing("throttled");
-        assert!(matches!(
-            failing.publish(&[entry("{}")]).await,
-            Err(Error::Publish(_))
-        ));
+        let failing = InMemoryPublisher::failing("AccessDeniedException");
+        assert_eq!(
+            failing.put(&[&entry("{}")]).await,
+            Err(Failure::permanent("AccessDeniedException"))
+        );
         assert!(failing.entries().is_empty());
     }
 }
