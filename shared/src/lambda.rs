@@ -2,7 +2,9 @@
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::card::Card;
 use crate::config::Config;
@@ -39,31 +41,41 @@ async fn build(card: &'static Card) -> Result<LambdaHandler, Error> {
 }
 
 /// The EventBridge publisher and the failure queue from the standard AWS configuration (so
-/// `AWS_ENDPOINT_URL` can point them at a local EventBridge and SQS), with timeouts that fit
-/// Okta's budget. The SDK's own retries are off: the outbox resends only the entries that
-/// failed, within the budget, which the SDK's whole-call retries would not respect.
+/// `AWS_ENDPOINT_URL` can point them at a local EventBridge and SQS).
 pub async fn clients(
     config: &Config,
 ) -> Result<(EventBridgePublisher, Option<SqsFailureQueue>), Error> {
-    let bus = config.require_event_bus()?;
-    let budget = config.limits.budget;
     let aws = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(budget / 3)
-                .operation_timeout(budget)
-                .build(),
-        )
+        .timeout_config(publishing_timeouts(config.limits.budget))
         .load()
         .await;
+    clients_from(&aws, config)
+}
+
+/// Timeouts that sit inside Okta's budget. The SDK's own retries are off (see [`clients`]): the
+/// outbox resends only the entries that failed, within the budget, which the SDK's whole-call
+/// retries would not respect.
+pub fn publishing_timeouts(budget: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(budget / 3)
+        .operation_timeout(budget)
+        .build()
+}
+
+/// [`clients`] over a given AWS configuration; parking gets its own, shorter timeouts.
+pub fn clients_from(
+    aws: &SdkConfig,
+    config: &Config,
+) -> Result<(EventBridgePublisher, Option<SqsFailureQueue>), Error> {
+    let bus = config.require_event_bus()?;
     let publisher = EventBridgePublisher::new(
-        aws_sdk_eventbridge::Client::new(&aws),
+        aws_sdk_eventbridge::Client::new(aws),
         bus,
         &config.event_source,
     );
     let queue = config.failed_events_queue_url.as_ref().map(|url| {
-        let sqs = aws_sdk_sqs::config::Builder::from(&aws)
+        let sqs = aws_sdk_sqs::config::Builder::from(aws)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(PARK_WINDOW / 2)
