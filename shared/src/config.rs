@@ -122,6 +122,7 @@ impl Config {
                     .map_or(MAX_REQUEST_BYTES, |n| n as usize),
                 budget: number(&get, "PUBLISH_BUDGET_MS", 100, 60_000)?
                     .map_or(Limits::default().budget, Duration::from_millis),
+                ..Limits::default()
             },
         })
     }

@@ -125,8 +125,7 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
                 // The secret first: an unauthenticated body is neither read nor parsed.
                 self.auth.check(&parts.headers)?;
                 let body = read_body(&parts.headers, body).await?;
-                let deadline = arrival + self.outbox.limits().budget;
-                self.deliver(&parts.headers, &body, deadline).await?;
+                self.deliver(&parts.headers, &body, arrival).await?;
                 Ok(Response::new(String::new()))
             }
             other => Err(Error::MethodNotAllowed(other)),
@@ -137,7 +136,7 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
         &self,
         headers: &HeaderMap,
         body: &[u8],
-        deadline: tokio::time::Instant,
+        arrival: tokio::time::Instant,
     ) -> Result<(), Error> {
         let redacted = self.auth.redacted_headers(headers);
         let mapped = map_delivery(self.card, body, &redacted)?;
@@ -147,7 +146,7 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
             Outcome::default()
         } else {
             self.outbox
-                .publish(&mapped.entries, delivery_id, deadline)
+                .publish(&mapped.entries, delivery_id, arrival)
                 .await
         };
         // Ids and codes only: which Okta events went where.

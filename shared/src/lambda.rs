@@ -10,7 +10,7 @@ use crate::card::Card;
 use crate::config::Config;
 use crate::eventbridge::EventBridgePublisher;
 use crate::handler::Handler;
-use crate::outbox::PARK_WINDOW;
+use crate::outbox::OKTA_TIMEOUT;
 use crate::sqs::SqsFailureQueue;
 use crate::Error;
 
@@ -75,13 +75,13 @@ pub fn clients_from(
         &config.event_source,
     );
     let queue = config.failed_events_queue_url.as_ref().map(|url| {
+        // Parking happens after the budget, in what is left of Okta's time.
         let sqs = aws_sdk_sqs::config::Builder::from(aws)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(PARK_WINDOW / 2)
-                    .operation_timeout(PARK_WINDOW)
-                    .build(),
-            )
+            .timeout_config(publishing_timeouts(
+                OKTA_TIMEOUT
+                    .saturating_sub(config.limits.budget)
+                    .max(Duration::from_millis(200)),
+            ))
             .build();
         SqsFailureQueue::new(
             aws_sdk_sqs::Client::from_conf(sqs),

@@ -20,10 +20,14 @@ use crate::publish::{BatchResult, Entry, Failure, Publisher};
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 /// EventBridge's PutEvents request limit, as its entry-size rules count it.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-/// Okta's timeout is 3 s; publishing ends here so that parking and the answer fit in the rest.
+/// Okta waits this long for an answer, then counts the delivery failed.
+pub const OKTA_TIMEOUT: Duration = Duration::from_secs(3);
+/// By default publishing ends here, so that parking and the answer fit in the rest of Okta's time.
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2500);
-/// How long parking may take after the budget (or at once, for entries rejected for good).
-pub const PARK_WINDOW: Duration = Duration::from_millis(400);
+/// Kept for the answer to reach Okta after parking.
+const ANSWER_MARGIN: Duration = Duration::from_millis(100);
+/// Parking always gets at least this long, even when the budget leaves Okta's time no room.
+pub const MIN_PARK_WINDOW: Duration = Duration::from_millis(200);
 /// The code an entry too large for any call is parked with (ours, not EventBridge's).
 pub const ENTRY_TOO_LARGE: &str = "EntryTooLarge";
 /// `Time` counts 14 bytes, whatever its text.
@@ -39,6 +43,9 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// `PUBLISH_BUDGET_MS`: publishing ends this long after the request arrived.
     pub budget: Duration,
+    /// Okta's timeout ([`OKTA_TIMEOUT`]): parking ends before it. Only tests change it, to run the
+    /// same timeline slower against peers slower than AWS.
+    pub okta_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -46,6 +53,7 @@ impl Default for Limits {
         Self {
             max_request_bytes: MAX_REQUEST_BYTES,
             budget: DEFAULT_BUDGET,
+            okta_timeout: OKTA_TIMEOUT,
         }
     }
 }
@@ -142,13 +150,24 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
         self.limits
     }
 
-    /// Publishes `entries` until `deadline`; what could not be published is parked.
+    /// When publishing and parking must end for a request that arrived at `arrival`: publishing at
+    /// the budget; parking in the rest of Okta's 3 s, less a margin for the answer.
+    pub fn deadlines(&self, arrival: Instant) -> (Instant, Instant) {
+        let publish = arrival + self.limits.budget;
+        let okta = arrival + self.limits.okta_timeout;
+        let park = (okta - ANSWER_MARGIN).max(publish + MIN_PARK_WINDOW);
+        (publish, park)
+    }
+
+    /// Publishes `entries` of a request that arrived at `arrival`, within the budget; what could
+    /// not be published is parked.
     pub async fn publish(
         &self,
         entries: &[Entry],
         delivery_id: Option<&str>,
-        deadline: Instant,
+        arrival: Instant,
     ) -> Outcome {
+        let (deadline, park_deadline) = self.deadlines(arrival);
         let mut outcome = Outcome::default();
         let source = self.publisher.source();
         let sizes: Vec<usize> = entries.iter().map(|e| entry_size(source, e)).collect();
@@ -194,13 +213,9 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
             }
             // Entries rejected for good will not get better: park them now, not after the budget.
             if !for_good.is_empty() {
-                self.park(
-                    entries,
-                    std::mem::take(&mut for_good),
-                    delivery_id,
-                    &mut outcome,
-                )
-                .await;
+                let failed = std::mem::take(&mut for_good);
+                self.park(entries, failed, delivery_id, park_deadline, &mut outcome)
+                    .await;
             }
             if retry.is_empty() {
                 break;
@@ -208,7 +223,8 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
             round += 1;
             let wait = backoff(round);
             if Instant::now() + wait >= deadline {
-                self.park(entries, retry, delivery_id, &mut outcome).await;
+                self.park(entries, retry, delivery_id, park_deadline, &mut outcome)
+                    .await;
                 break;
             }
             tokio::time::sleep(wait).await;
@@ -223,6 +239,7 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
         entries: &[Entry],
         failed: Vec<(usize, Failure)>,
         delivery_id: Option<&str>,
+        deadline: Instant,
         outcome: &mut Outcome,
     ) {
         let parked: Vec<Parked<'_>> = failed
@@ -233,7 +250,7 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
                 delivery_id,
             })
             .collect();
-        let results = match tokio::time::timeout(PARK_WINDOW, self.queue.park(&parked)).await {
+        let results = match tokio::time::timeout_at(deadline, self.queue.park(&parked)).await {
             Ok(results) if results.len() == parked.len() => results,
             Ok(_) => vec![Err(Failure::permanent("ResultCountMismatch")); parked.len()],
             Err(_) => vec![Err(Failure::retryable("Timeout")); parked.len()],
@@ -277,7 +294,7 @@ mod tests {
     }
 
     fn soon() -> Instant {
-        Instant::now() + DEFAULT_BUDGET
+        Instant::now()
     }
 
     /// A publisher that answers from a script: per entry uuid, the failures to give before it is
@@ -480,10 +497,8 @@ mod tests {
         let publisher = Scripted::default().failing("e0", &throttled);
         let outbox = Outbox::new(publisher, InMemoryFailureQueue::new(), Limits::default());
         let started = Instant::now();
-        let outcome = outbox
-            .publish(&entries(2), Some("d1"), started + DEFAULT_BUDGET)
-            .await;
-        assert!(Instant::now() <= started + DEFAULT_BUDGET + PARK_WINDOW);
+        let outcome = outbox.publish(&entries(2), Some("d1"), started).await;
+        assert!(Instant::now() <= started + OKTA_TIMEOUT);
         assert_eq!(outcome.published, 1);
         assert_eq!(outcome.parked[0].code, "ThrottlingException");
         assert!(outcome.resent >= 3, "retried while the budget lasted");
@@ -498,11 +513,27 @@ mod tests {
         };
         let outbox = Outbox::new(publisher, InMemoryFailureQueue::new(), Limits::default());
         let started = Instant::now();
-        let outcome = outbox
-            .publish(&entries(1), None, started + DEFAULT_BUDGET)
-            .await;
-        assert!(Instant::now() < started + DEFAULT_BUDGET + PARK_WINDOW);
+        let outcome = outbox.publish(&entries(1), None, started).await;
+        assert!(Instant::now() < started + OKTA_TIMEOUT);
         assert_eq!(outcome.parked[0].code, "Timeout");
+    }
+
+    #[test]
+    fn parking_gets_the_rest_of_oktas_time_and_never_nothing() {
+        let arrival = Instant::now();
+        let deadlines = |budget_ms| {
+            let limits = Limits {
+                budget: Duration::from_millis(budget_ms),
+                ..Limits::default()
+            };
+            let (publish, park) =
+                Outbox::new(Scripted::default(), NoFailureQueue, limits).deadlines(arrival);
+            (publish - arrival, park - arrival)
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(deadlines(2500), (ms(2500), ms(2900)));
+        assert_eq!(deadlines(1500), (ms(1500), ms(2900)));
+        assert_eq!(deadlines(2900), (ms(2900), ms(3100)));
     }
 
     #[tokio::test]

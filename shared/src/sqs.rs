@@ -2,6 +2,7 @@
 //! PutEvents entry as it would have been sent (ready to replay), the error code, the Okta event
 //! `uuid` and the delivery `eventId`.
 
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use futures_util::stream::{self, StreamExt};
@@ -9,6 +10,7 @@ use serde::Serialize;
 
 use crate::eventbridge::call_failure;
 use crate::failure_queue::{FailureQueue, Parked};
+use crate::outbox::pack;
 use crate::publish::Failure;
 
 /// SQS's default (and, for older queues, largest) message size. An entry too large to fit is
@@ -98,23 +100,65 @@ impl SqsFailureQueue {
 
 impl FailureQueue for SqsFailureQueue {
     async fn park(&self, parked: &[Parked<'_>]) -> Vec<Result<(), Failure>> {
-        // The calls are built first, so the stream owns them (no borrow across the await).
-        let sends: Vec<_> = parked
-            .iter()
-            .map(|p| {
-                self.client
-                    .send_message()
+        let bodies: Vec<String> = parked.iter().map(|p| self.message(p)).collect();
+        let sizes: Vec<usize> = bodies.iter().map(String::len).collect();
+        let all: Vec<usize> = (0..bodies.len()).collect();
+        // SendMessageBatch: ten messages a call within the message size limit, like PutEvents.
+        let sends: Vec<_> = pack(&sizes, &all, MAX_MESSAGE_BYTES)
+            .into_iter()
+            .map(|call| {
+                let entries = call
+                    .iter()
+                    .map(|&i| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(&bodies[i])
+                            .build()
+                    })
+                    .collect::<Result<Vec<_>, _>>();
+                let request = self
+                    .client
+                    .send_message_batch()
                     .queue_url(&self.queue_url)
-                    .message_body(self.message(p))
-                    .send()
+                    .set_entries(entries.ok());
+                async move { (call, request.send().await) }
             })
             .collect();
-        stream::iter(sends)
-            // `buffered` keeps the results in the entries' order.
-            .buffered(MAX_CONCURRENT_SENDS)
-            .map(|sent| sent.map(|_| ()).map_err(call_failure))
+        let mut results = vec![Err(Failure::permanent("NotSent")); bodies.len()];
+        let answers: Vec<_> = stream::iter(sends)
+            .buffer_unordered(MAX_CONCURRENT_SENDS)
             .collect()
-            .await
+            .await;
+        for (call, answer) in answers {
+            match answer {
+                Ok(out) => {
+                    let answered = out.successful().iter().map(|ok| (ok.id(), Ok(()))).chain(
+                        out.failed().iter().map(|failed| {
+                            let failure = Failure {
+                                code: failed.code().to_owned(),
+                                retryable: !failed.sender_fault(),
+                            };
+                            (failed.id(), Err(failure))
+                        }),
+                    );
+                    for (id, result) in answered {
+                        // Ids are our indices; one SQS did not send us is ignored.
+                        if let Some(slot) =
+                            id.parse::<usize>().ok().and_then(|i| results.get_mut(i))
+                        {
+                            *slot = result;
+                        }
+                    }
+                }
+                Err(err) => {
+                    let failure = call_failure(err);
+                    for i in call {
+                        results[i] = Err(failure.clone());
+                    }
+                }
+            }
+        }
+        results
     }
 }
 
