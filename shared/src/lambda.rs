@@ -3,9 +3,9 @@
 use aws_config::BehaviorVersion;
 
 use crate::card::Card;
-use crate::config::Config;
 use crate::eventbridge::EventBridgePublisher;
 use crate::handler::Handler;
+use crate::secrets;
 use crate::Error;
 
 /// Logging, configuration and the EventBridge client, once. A missing variable stops the function
@@ -19,9 +19,10 @@ pub async fn init(card: &'static Card) -> Result<Handler<EventBridgePublisher>, 
 }
 
 async fn build(card: &'static Card) -> Result<Handler<EventBridgePublisher>, Error> {
-    let config = Config::from_env()?;
-    let bus = config.require_event_bus()?;
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // issue 4: the hook secret from Secrets Manager when OKTA_HOOK_SECRET_ARN is set.
+    let config = secrets::config_from_env(&aws).await?;
+    let bus = config.require_event_bus()?;
     let publisher = EventBridgePublisher::new(
         aws_sdk_eventbridge::Client::new(&aws),
         bus,

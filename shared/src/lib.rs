@@ -6,6 +6,7 @@
 //! - [`handler`]: the HTTP handler shared by Lambda and the local gateway.
 //! - [`publish`], [`eventbridge`]: where entries go.
 //! - [`config`], [`auth`], [`error`]: configuration, the hook secret, the one error type.
+//! - [`secrets`]: the hook secret from AWS Secrets Manager (`OKTA_HOOK_SECRET_ARN`).
 
 pub mod auth;
 pub mod card;
@@ -17,6 +18,7 @@ pub mod handler;
 pub mod lambda;
 pub mod okta;
 pub mod publish;
+pub mod secrets;
 #[cfg(test)]
 pub(crate) mod testing;
 
