@@ -18,6 +18,8 @@ pub mod handler;
 pub mod lambda;
 pub mod okta;
 pub mod publish;
+#[cfg(test)]
+mod schema;
 pub mod secrets;
 #[cfg(test)]
 pub(crate) mod testing;
