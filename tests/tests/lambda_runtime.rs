@@ -205,9 +205,28 @@ fn every_function_answers_every_event_in_the_lambda_runtime_emulator() {
     for var in &env_vars {
         watch_command.args(["--env-var", var]);
     }
-    // Its own log (and the functions') goes to the test's output, shown when it fails.
+    // Its log and the functions' go to a file, quoted when the test fails.
+    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lambda_runtime-watch.log");
+    let log = std::fs::File::create(&log_path).expect("create the watch log");
+    watch_command
+        .env("NO_COLOR", "1")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+    let watch_log = || {
+        format!(
+            "\n--- {} ---\n{}",
+            log_path.display(),
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        )
+    };
     let mut watch = Peer::start("cargo lambda watch", &mut watch_command);
-    watch.wait_for(watch_port, Duration::from_secs(120));
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        watch.wait_for(watch_port, Duration::from_secs(120))
+    }))
+    .is_err()
+    {
+        panic!("cargo lambda watch did not start{}", watch_log());
+    }
 
     let invoke_start = Instant::now();
     let mut failures = Vec::new();
@@ -218,15 +237,21 @@ fn every_function_answers_every_event_in_the_lambda_runtime_emulator() {
             let event: Value =
                 serde_json::from_str(&std::fs::read_to_string(&path).expect("read the event"))
                     .expect("the event is JSON");
-            let out = run(
-                Command::new(&cargo_lambda)
-                    .current_dir(&root)
-                    .args(["lambda", "invoke", card.slug, "--output-format", "json"])
-                    .args(["--invoke-address", "127.0.0.1"])
-                    .args(["--invoke-port", &watch_port.to_string()])
-                    .arg("--data-file")
-                    .arg(&path),
-                &format!("cargo lambda invoke {} {file}", card.slug),
+            let out = Command::new(&cargo_lambda)
+                .current_dir(&root)
+                .args(["lambda", "invoke", card.slug, "--output-format", "json"])
+                .args(["--invoke-address", "127.0.0.1"])
+                .args(["--invoke-port", &watch_port.to_string()])
+                .arg("--data-file")
+                .arg(&path)
+                .output()
+                .expect("run cargo lambda invoke");
+            assert!(
+                out.status.success(),
+                "cargo lambda invoke {} {file} failed: {}{}",
+                card.slug,
+                String::from_utf8_lossy(&out.stderr),
+                watch_log()
             );
             invocations += 1;
             let response: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -249,6 +274,6 @@ fn every_function_answers_every_event_in_the_lambda_runtime_emulator() {
         invoke_start.elapsed().as_secs_f64(),
         start.elapsed().as_secs_f64()
     );
-    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(failures.is_empty(), "{failures:#?}{}", watch_log());
     assert_eq!(invocations, CARDS.len() * 6, "six events per card");
 }
