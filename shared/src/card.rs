@@ -184,6 +184,7 @@ pub struct DeliveryInfo<'a> {
 
 /// A card's EventBridge `detail`. Every key is always present (null when Okta sent nothing), so
 /// rules and consumers see one stable shape.
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Detail<'a> {
@@ -199,13 +200,17 @@ pub struct Detail<'a> {
     #[serde(flatten)]
     pub extra: Option<ExtraOut<'a>>,
     pub uuid: Option<&'a str>,
+    // Always an object: a delivery with a non-object event is refused.
+    #[cfg_attr(test, schemars(with = "serde_json::Map<String, serde_json::Value>"))]
     pub event_details: &'a RawValue,
+    #[cfg_attr(test, schemars(with = "serde_json::Map<String, serde_json::Value>"))]
     pub headers: &'a RawValue,
     pub source: Option<&'a str>,
     pub debug_context: DebugContextOut<'a>,
 }
 
 /// The four fields Okta gives for users and other resources.
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Person<'a> {
@@ -231,6 +236,7 @@ impl<'a> From<Option<&'a Resource<'a>>> for Person<'a> {
     }
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Debug, Serialize)]
 pub enum PersonOut<'a> {
     #[serde(rename = "admin")]
@@ -239,6 +245,7 @@ pub enum PersonOut<'a> {
     Actor(Person<'a>),
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Debug, Serialize)]
 pub enum ExtraOut<'a> {
     #[serde(rename = "reason")]
@@ -249,6 +256,8 @@ pub enum ExtraOut<'a> {
     Phone(Person<'a>),
 }
 
+/// A factor: the four fields, and `detail`, its `detailEntry` as sent.
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Debug, Serialize)]
 pub struct Factor<'a> {
     #[serde(flatten)]
@@ -256,6 +265,7 @@ pub struct Factor<'a> {
     pub detail: Option<&'a RawValue>,
 }
 
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DebugContextOut<'a> {

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::eventbridge::EventBridgePublisher;
 use crate::handler::Handler;
 use crate::outbox::OKTA_TIMEOUT;
+use crate::secrets;
 use crate::sqs::SqsFailureQueue;
 use crate::Error;
 
@@ -28,8 +29,12 @@ pub async fn init(card: &'static Card) -> Result<LambdaHandler, Error> {
 }
 
 async fn build(card: &'static Card) -> Result<LambdaHandler, Error> {
-    let config = Config::from_env()?;
-    let (publisher, queue) = clients(&config).await?;
+    // The SDK's defaults for the one-time secret read at init; publishing gets the settings below.
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // The hook secret from Secrets Manager when OKTA_HOOK_SECRET_ARN is set.
+    let config = secrets::config_from_env(&aws).await?;
+    let aws = publishing_config(aws, &config);
+    let (publisher, queue) = clients_from(&aws, &config)?;
     publisher.warm_up().await;
     tracing::info!(
         card = card.slug,
@@ -45,12 +50,16 @@ async fn build(card: &'static Card) -> Result<LambdaHandler, Error> {
 pub async fn clients(
     config: &Config,
 ) -> Result<(EventBridgePublisher, Option<SqsFailureQueue>), Error> {
-    let aws = aws_config::defaults(BehaviorVersion::latest())
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    clients_from(&publishing_config(aws, config), config)
+}
+
+/// The SDK's own retries off, and timeouts inside the budget (see [`publishing_timeouts`]).
+fn publishing_config(aws: SdkConfig, config: &Config) -> SdkConfig {
+    aws.into_builder()
         .retry_config(RetryConfig::disabled())
         .timeout_config(publishing_timeouts(config.limits.budget))
-        .load()
-        .await;
-    clients_from(&aws, config)
+        .build()
 }
 
 /// Timeouts that sit inside Okta's budget. The SDK's own retries are off (see [`clients`]): the

@@ -7,6 +7,7 @@
 //! - [`publish`], [`eventbridge`]: where entries go, one call at a time.
 //! - [`outbox`]: batching, retries within Okta's time, parking in the [`failure_queue`] ([`sqs`]).
 //! - [`config`], [`auth`], [`error`]: configuration, the hook secret, the one error type.
+//! - [`secrets`]: the hook secret from AWS Secrets Manager (`OKTA_HOOK_SECRET_ARN`).
 
 pub mod auth;
 pub mod card;
@@ -21,6 +22,9 @@ pub mod okta;
 pub mod outbox;
 pub mod publish;
 pub mod sqs;
+#[cfg(test)]
+mod schema;
+pub mod secrets;
 #[cfg(test)]
 pub(crate) mod testing;
 
