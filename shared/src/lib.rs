@@ -21,10 +21,10 @@ pub mod lambda;
 pub mod okta;
 pub mod outbox;
 pub mod publish;
-pub mod sqs;
 #[cfg(test)]
 mod schema;
 pub mod secrets;
+pub mod sqs;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -352,6 +352,7 @@ async fn eventbridge_unreachable_answers_5xx_before_the_budget_ends() {
         let response = handler.handle(post(body)).await;
         let took = started.elapsed();
         assert_eq!(response.status(), 502, "{endpoint}: {}", response.body());
+        eprintln!("{endpoint}: 502 after {took:?}");
         // The budget (2.5 s) leaves Okta's 3 s room for the answer; a little slack for the test
         // machine's scheduling.
         assert!(
