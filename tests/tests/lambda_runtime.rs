@@ -3,8 +3,14 @@
 //! `cargo lambda invoke --data-file`, as `sam local invoke -e` would without Docker.
 //!
 //! Peers, all on loopback and started here: moto_server (Secrets Manager holding the hook secret,
-//! EventBridge holding the bus), and one `cargo lambda watch` serving all five functions. The
+//! EventBridge holding the bus), one `cargo lambda watch --only-lambda-apis` (the Runtime API, one
+//! route per function name), and the five binaries polling it as Lambda would run them. The
 //! functions read the secret through `OKTA_HOOK_SECRET_ARN`, as deployed by template.yaml.
+//!
+//! The test builds the binaries itself, with `--workspace --tests` so that features resolve as in
+//! `cargo test --workspace`: every dependency is then already built and only the five `main.rs`
+//! compile. (Letting `cargo lambda watch` compile them would resolve features per package and build
+//! tokio, hyper and the AWS SDK a second time.)
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -153,6 +159,37 @@ fn event_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// `cargo build` of the five binaries; their paths, from cargo's own report.
+fn build_functions(root: &Path) -> std::collections::HashMap<String, PathBuf> {
+    let out = run(
+        Command::new(env!("CARGO"))
+            .current_dir(root)
+            .args(["build", "--workspace", "--bins", "--tests", "--locked"])
+            .args(["--message-format", "json-render-diagnostics"]),
+        "cargo build --workspace --bins --tests",
+    );
+    let mut binaries = std::collections::HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let name = message["target"]["name"].as_str().unwrap_or_default();
+        let is_bin = message["target"]["kind"] == json!(["bin"])
+            && message["profile"]["test"] == json!(false);
+        if let (true, Some(exe)) = (is_bin, message["executable"].as_str()) {
+            binaries.insert(name.to_owned(), PathBuf::from(exe));
+        }
+    }
+    for card in CARDS {
+        assert!(
+            binaries.contains_key(card.slug),
+            "cargo built no {} binary",
+            card.slug
+        );
+    }
+    binaries
+}
+
 #[test]
 fn every_function_answers_every_event_in_the_lambda_runtime_emulator() {
     let root = workspace_root();
@@ -173,45 +210,28 @@ fn every_function_answers_every_event_in_the_lambda_runtime_emulator() {
     let endpoint = format!("http://127.0.0.1:{moto_port}");
     let secret_arn = seed_moto(&endpoint);
 
-    // The binaries, built once here (debug, like `cargo test`) so the watch below only runs them.
-    let packages: Vec<&str> = CARDS.iter().flat_map(|c| ["-p", c.slug]).collect();
     let build_start = Instant::now();
-    run(
-        Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["build", "--locked"])
-            .args(&packages),
-        "cargo build of the five functions",
-    );
+    let binaries = build_functions(&root);
     let build_time = build_start.elapsed();
 
-    // One emulator for all five: it starts a function's binary on its first invocation.
+    // The Runtime API only: the functions below are started by this test, not compiled by the watch.
     let watch_port = free_port();
-    let env_vars = [
-        format!("OKTA_HOOK_SECRET_ARN={secret_arn}"),
-        format!("EVENT_BUS_NAME={BUS}"),
-        format!("AWS_ENDPOINT_URL={endpoint}"),
-        format!("AWS_REGION={REGION}"),
-        "AWS_ACCESS_KEY_ID=testing".into(),
-        "AWS_SECRET_ACCESS_KEY=testing".into(),
-        "RUST_LOG=warn".into(),
-    ];
-    let mut watch_command = Command::new(&cargo_lambda);
-    watch_command
-        .current_dir(&root)
-        .args(["lambda", "watch", "--ignore-changes", "--quiet"])
-        .args(["--invoke-address", "127.0.0.1"])
-        .args(["--invoke-port", &watch_port.to_string()]);
-    for var in &env_vars {
-        watch_command.args(["--env-var", var]);
-    }
-    // Its log and the functions' go to a file, quoted when the test fails.
-    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lambda_runtime-watch.log");
-    let log = std::fs::File::create(&log_path).expect("create the watch log");
-    watch_command
-        .env("NO_COLOR", "1")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log);
+    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lambda_runtime.log");
+    let log = std::fs::File::create(&log_path).expect("create the log");
+    let to_log = || Stdio::from(log.try_clone().expect("log"));
+    let mut watch = Peer::start(
+        "cargo lambda watch",
+        Command::new(&cargo_lambda)
+            .current_dir(&root)
+            .args(["lambda", "watch", "--only-lambda-apis", "--ignore-changes"])
+            // An invocation a function never answers fails instead of hanging the test.
+            .args(["--timeout", "30"])
+            .args(["--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &watch_port.to_string()])
+            .env("NO_COLOR", "1")
+            .stdout(to_log())
+            .stderr(to_log()),
+    );
     let watch_log = || {
         format!(
             "\n--- {} ---\n{}",
@@ -219,20 +239,48 @@ fn every_function_answers_every_event_in_the_lambda_runtime_emulator() {
             std::fs::read_to_string(&log_path).unwrap_or_default()
         )
     };
-    let mut watch = Peer::start("cargo lambda watch", &mut watch_command);
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        watch.wait_for(watch_port, Duration::from_secs(120))
+        watch.wait_for(watch_port, Duration::from_secs(60))
     }))
     .is_err()
     {
         panic!("cargo lambda watch did not start{}", watch_log());
     }
 
+    // Each function as Lambda runs it: the variables the runtime reads, the template's, the peers'.
+    let mut functions = Vec::new();
+    for card in CARDS {
+        let mut command = Command::new(&binaries[card.slug]);
+        command
+            .env_clear()
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{watch_port}/.rt/{}", card.slug),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", card.slug)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("OKTA_HOOK_SECRET_ARN", &secret_arn)
+            .env("EVENT_BUS_NAME", BUS)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .stdout(to_log())
+            .stderr(to_log());
+        functions.push(Peer::start("a function", &mut command));
+    }
+
     let invoke_start = Instant::now();
     let mut failures = Vec::new();
     let mut invocations = 0;
-    for card in CARDS {
+    for (card, function) in CARDS.iter().zip(&mut functions) {
         for path in event_files(&root.join("events").join(card.slug)) {
+            if let Ok(Some(status)) = function.child.try_wait() {
+                panic!("the {} function exited: {status}{}", card.slug, watch_log());
+            }
             let file = path.file_name().and_then(|f| f.to_str()).expect("name");
             let event: Value =
                 serde_json::from_str(&std::fs::read_to_string(&path).expect("read the event"))
