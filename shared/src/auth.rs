@@ -1,5 +1,7 @@
 //! The hook secret: checked in constant time, and never let out in a published header.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, HeaderName};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -66,23 +68,41 @@ impl Auth {
     /// repeated headers joined with ", ", the secret header's value (and any value containing a
     /// secret) replaced by [`REDACTED`].
     pub fn redacted_headers(&self, headers: &HeaderMap) -> Box<RawValue> {
-        let mut map = serde_json::Map::with_capacity(headers.keys_len());
-        for name in headers.keys() {
-            let mut value = String::new();
-            for (i, v) in headers.get_all(name).iter().enumerate() {
-                if i > 0 {
-                    value.push_str(", ");
+        // Sorted by name, as a JSON object map (BTreeMap) sorts them, without building one.
+        let mut names: Vec<&HeaderName> = headers.keys().collect();
+        names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        let fields: Vec<(&str, Cow<str>)> = names
+            .into_iter()
+            .map(|name| {
+                let mut values = headers.get_all(name).iter();
+                let mut value = values
+                    .next()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                    .unwrap_or_default();
+                for v in values {
+                    let joined = value.to_mut();
+                    joined.push_str(", ");
+                    joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
                 }
-                value.push_str(&String::from_utf8_lossy(v.as_bytes()));
-            }
-            if *name == self.header || self.secrets.iter().any(|s| value.contains(s.expose())) {
-                value = REDACTED.to_owned();
-            }
-            // http's HeaderName is lowercase already.
-            map.insert(name.as_str().to_owned(), serde_json::Value::String(value));
-        }
+                if *name == self.header || self.secrets.iter().any(|s| value.contains(s.expose())) {
+                    value = Cow::Borrowed(REDACTED);
+                }
+                // http's HeaderName is lowercase already.
+                (name.as_str(), value)
+            })
+            .collect();
+        let fields = Fields(&fields);
         // A map of strings always serializes; null would only hide headers, never leak them.
-        serde_json::value::to_raw_value(&map).unwrap_or_else(|_| RawValue::NULL.to_owned())
+        serde_json::value::to_raw_value(&fields).unwrap_or_else(|_| RawValue::NULL.to_owned())
+    }
+}
+
+/// (name, value) pairs serialized as one JSON object.
+struct Fields<'a>(&'a [(&'a str, Cow<'a, str>)]);
+
+impl serde::Serialize for Fields<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
     }
 }
 

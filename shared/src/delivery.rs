@@ -51,7 +51,7 @@ pub fn map_delivery(card: &Card, body: &[u8], headers: &RawValue) -> Result<Mapp
                 "data.events[{i}] is not an object"
             )));
         }
-        let event: LogEvent = serde_json::from_str(raw.get()).map_err(|e| {
+        let event = LogEvent::from_json(raw.get()).map_err(|e| {
             Error::BadRequest(describe_json_error(&e, &format!("data.events[{i}]")))
         })?;
         if !card.matches(&event) {

@@ -6,6 +6,7 @@
 //! absent. Strings borrow from the request body whenever they carry no JSON escapes.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -145,9 +146,173 @@ impl<T> Lenient<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Capture the value's text first (syntax is still checked), then try the expected shape.
-        let raw = <&'de RawValue>::deserialize(deserializer)?;
-        Ok(Self(serde_json::from_str(raw.get()).ok()))
+        if EXACT.get() {
+            // Capture the value's text first (syntax is still checked), then try the expected shape.
+            let raw = <&'de RawValue>::deserialize(deserializer)?;
+            return Ok(Self(serde_json::from_str(raw.get()).ok()));
+        }
+        deserializer.deserialize_any(LenientVisitor(PhantomData))
+    }
+}
+
+thread_local! {
+    /// Set while [`LogEvent::from_json`] re-reads an event the single pass could not settle.
+    static EXACT: Cell<bool> = const { Cell::new(false) };
+}
+
+impl<'a> LogEvent<'a> {
+    /// Reads one event in a single pass. A [`Lenient`] field of the wrong shape is skipped in
+    /// that pass; only an oddity inside one (a number out of range, a lone surrogate) makes the
+    /// event be re-read the exact two-pass way, so the result and any error are always the same.
+    pub fn from_json(text: &'a str) -> serde_json::Result<Self> {
+        serde_json::from_str(text).or_else(|_| {
+            EXACT.set(true);
+            let exact = serde_json::from_str(text);
+            EXACT.set(false);
+            exact
+        })
+    }
+}
+
+/// The single pass of [`Lenient`]: a structure is read as `T` in place; when `T` refuses it at a
+/// point where the rest can still be skipped safely, the rest is skipped and the field is `None`.
+struct LenientVisitor<T>(PhantomData<T>);
+
+/// Where a wrong-shape structure's reading stopped: only the first two can be skipped on from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Between entries (or before the first).
+    Between,
+    /// A key was read, its value was not.
+    AfterKey,
+    /// Inside a key or a value: the input position is unknown.
+    Inside,
+}
+
+/// Counts where a `MapAccess`/`SeqAccess` is, so an error can be told safe to skip past or not.
+struct Tracked<A> {
+    inner: A,
+    stop: Stop,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Tracked<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        self.stop = Stop::Inside;
+        let key = self.inner.next_key_seed(seed)?;
+        self.stop = if key.is_some() {
+            Stop::AfterKey
+        } else {
+            Stop::Between
+        };
+        Ok(key)
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.stop = Stop::Inside;
+        let value = self.inner.next_value_seed(seed)?;
+        self.stop = Stop::Between;
+        Ok(value)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Tracked<A> {
+    type Error = A::Error;
+
+    fn next_element_seed<E: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: E,
+    ) -> Result<Option<E::Value>, Self::Error> {
+        self.stop = Stop::Inside;
+        let element = self.inner.next_element_seed(seed)?;
+        self.stop = Stop::Between;
+        Ok(element)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for LenientVisitor<T> {
+    type Value = Lenient<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut map = Tracked {
+            inner: map,
+            stop: Stop::Between,
+        };
+        match T::deserialize(de::value::MapAccessDeserializer::new(&mut map)) {
+            // T reads a map to its end: nothing is left.
+            Ok(value) => Ok(Lenient(Some(value))),
+            Err(err) => {
+                match map.stop {
+                    Stop::Inside => return Err(err),
+                    Stop::AfterKey => {
+                        map.inner.next_value::<IgnoredAny>()?;
+                    }
+                    Stop::Between => {}
+                }
+                while map.inner.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let mut seq = Tracked {
+            inner: seq,
+            stop: Stop::Between,
+        };
+        let value = match T::deserialize(de::value::SeqAccessDeserializer::new(&mut seq)) {
+            Ok(value) => Some(value),
+            Err(_) if seq.stop == Stop::Between => None,
+            Err(err) => return Err(err),
+        };
+        // A struct read from an array takes only as many elements as it has fields; more than
+        // that is the wrong shape, as it is for the exact read.
+        let mut rest = 0;
+        while seq.inner.next_element::<IgnoredAny>()?.is_some() {
+            rest += 1;
+        }
+        Ok(Lenient(value.filter(|_| rest == 0)))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
     }
 }
 
@@ -259,6 +424,54 @@ mod tests {
     fn unknown_fields_are_ignored_and_escapes_decoded() {
         let e = event(r#"{"brandNew":{"x":[1,2]},"displayMessage":"J\u00f6rg \"quoted\""}"#);
         assert_eq!(e.display_message.as_deref(), Some("Jörg \"quoted\""));
+    }
+
+    /// The event as the exact two-pass read sees it (what `Lenient` did before the single pass).
+    fn exact_read(json: &str) -> Result<String, String> {
+        EXACT.set(true);
+        let exact = serde_json::from_str::<LogEvent>(json);
+        EXACT.set(false);
+        exact.map(|e| format!("{e:?}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_single_pass_reads_every_odd_shape_as_the_exact_read_does() {
+        let cases = [
+            r#"{"actor":{"id":"a","type":"User"},"target":[{"id":"t"}],"outcome":{"reason":"r"}}"#,
+            r#"{"actor":"someone","target":{"id":"x"},"outcome":1,"debugContext":[]}"#,
+            r#"{"actor":null,"target":[null,7,"x",[],{"id":"u"},true],"debugContext":false}"#,
+            // A struct may be read from an array, field by field; longer arrays are the wrong shape.
+            r#"{"actor":["id1","User"],"outcome":["SUCCESS","why","extra"],"target":[["t1"]]}"#,
+            // A duplicate key makes the structure the wrong shape, not the event.
+            r#"{"actor":{"id":"a","id":"b"},"target":[{"type":"User","type":"X"},{"id":"ok"}]}"#,
+            r#"{"outcome":{"result":"x","result":"y","reason":{"a":[1,{"b":2}]}},"uuid":"u"}"#,
+            r#"{"target":{"a":[1,2],"b":{"c":null}},"debugContext":{"debugData":{"x":1},"debugData":2}}"#,
+            // Oddities inside a value: the single pass gives up and the exact read decides.
+            r#"{"actor":{"id":1e999,"type":"User"},"uuid":"u"}"#,
+            r#"{"target":[{"displayName":"\ud800 lone"},{"id":"after"}]}"#,
+            r#"{"actor":{"displayName":"\u00e9t\u00e9","id":12345678901234567890123}}"#,
+            // Errors of the event itself stay errors, with the same message.
+            r#"{"uuid":"a","uuid":"b"}"#,
+            r#"{"published":1e999}"#,
+            r#"{"actor":{"id":"a"},"actor":{"id":"b"}}"#,
+        ];
+        for json in cases {
+            let single = LogEvent::from_json(json)
+                .map(|e| format!("{e:?}"))
+                .map_err(|e| e.to_string());
+            assert_eq!(single, exact_read(json), "{json}");
+        }
+    }
+
+    #[test]
+    fn odd_shapes_need_no_second_read() {
+        // The wrong shapes Okta has sent are settled in the single pass (no fallback).
+        for json in [
+            r#"{"actor":"someone","target":{"id":"x"},"outcome":1,"debugContext":[]}"#,
+            r#"{"actor":{"id":"a","id":"b"},"target":[null,7,["t1"],{"id":"u"}]}"#,
+        ] {
+            assert!(serde_json::from_str::<LogEvent>(json).is_ok(), "{json}");
+        }
     }
 
     #[test]
