@@ -7,6 +7,7 @@
 //! - [`publish`], [`eventbridge`]: where entries go.
 //! - [`config`], [`auth`], [`error`]: configuration, the hook secret, the one error type.
 
+pub mod apigw;
 pub mod auth;
 pub mod card;
 pub mod config;
