@@ -8,6 +8,10 @@ use crate::okta::{Delivery, LogEvent};
 use crate::publish::Entry;
 use crate::Error;
 
+/// serde_json's own limit when it builds values; raw and skipped values escape it, and a
+/// consumer of the published `eventDetails` may have a lower one. Okta's events nest about 7 deep.
+pub const MAX_DEPTH: usize = 128;
+
 /// What one delivery holds for one card.
 #[derive(Debug)]
 pub struct Mapped {
@@ -35,6 +39,11 @@ pub fn map_delivery(card: &Card, body: &[u8], headers: &RawValue) -> Result<Mapp
     })?;
     let delivery: Delivery = serde_json::from_str(text)
         .map_err(|e| Error::BadRequest(describe_json_error(&e, "request body")))?;
+    if nested_deeper_than(text, MAX_DEPTH) {
+        return Err(Error::BadRequest(format!(
+            "request body is not valid JSON: nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
     let info = DeliveryInfo {
         event_id: delivery.event_id.as_deref(),
         event_time: delivery.event_time.as_deref(),
@@ -72,4 +81,48 @@ pub fn map_delivery(card: &Card, body: &[u8], headers: &RawValue) -> Result<Mapp
         ignored: received - entries.len(),
         entries,
     })
+}
+
+/// True when arrays and objects in this (valid) JSON nest deeper than `limit`. One pass over the
+/// bytes: brackets inside strings do not count.
+fn nested_deeper_than(json: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert!(!nested_deeper_than(r#"{"a":[{"b":"[[[[{{{{"}]}"#, 3));
+        assert!(nested_deeper_than(r#"{"a":[{"b":[]}]}"#, 3));
+        assert!(!nested_deeper_than(r#"{"a":"\\\"[[[["}"#, 1));
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(!nested_deeper_than(&deep, MAX_DEPTH));
+        assert!(nested_deeper_than(&format!("[{deep}]"), MAX_DEPTH));
+    }
 }

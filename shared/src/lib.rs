@@ -19,6 +19,8 @@ pub mod lambda;
 pub mod okta;
 pub mod publish;
 #[cfg(test)]
+mod rejections;
+#[cfg(test)]
 pub(crate) mod testing;
 
 pub use card::{Card, CARDS};
