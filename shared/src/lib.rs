@@ -17,6 +17,8 @@ pub mod eventbridge;
 pub mod handler;
 pub mod lambda;
 pub mod okta;
+#[cfg(test)]
+mod properties;
 pub mod publish;
 #[cfg(test)]
 mod rejections;
