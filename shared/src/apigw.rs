@@ -122,7 +122,7 @@ impl From<http::Response<String>> for ProxyResponse {
 mod tests {
     use super::*;
     use crate::card::{Card, CARDS, USER_MFA_FACTOR_ACTIVATED};
-    use crate::config::{Config, Secret};
+    use crate::config::Config;
     use crate::publish::InMemoryPublisher;
     use std::sync::Arc;
 
@@ -131,13 +131,9 @@ mod tests {
     type Published = Arc<InMemoryPublisher>;
 
     fn handler(card: &'static Card) -> (Handler<Published>, Published) {
-        let config = Config {
-            auth_header: http::HeaderName::from_static("authorization"),
-            secrets: vec![Secret::new(SECRET)],
-            allow_unauthenticated: false,
-            event_source: "okta.event-cards".into(),
-            event_bus_name: None,
-        };
+        let config =
+            Config::from_lookup(|name| (name == "OKTA_HOOK_SECRET").then(|| SECRET.to_owned()))
+                .expect("config");
         let published = Arc::new(InMemoryPublisher::new());
         (Handler::new(card, &config, published.clone()), published)
     }
