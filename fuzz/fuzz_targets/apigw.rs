@@ -25,8 +25,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(event) = RawValue::from_string(text.to_owned()) else {
         return;
     };
-    let config = Config::from_lookup(|name| (name == "OKTA_HOOK_SECRET").then(|| "Basic b2t0YTpsb2NhbC1vbmx5".to_owned()))
-        .expect("config");
+    let config = Config::from_lookup(|name| {
+        (name == "OKTA_HOOK_SECRET").then(|| "Basic b2t0YTpsb2NhbC1vbmx5".to_owned())
+    })
+    .expect("config");
     let handler = Handler::new(
         &USER_MFA_FACTOR_ACTIVATED,
         &config,

@@ -6,8 +6,8 @@ use okta_event_cards::{delivery::map_delivery, CARDS};
 use serde_json::value::RawValue;
 
 fuzz_target!(|body: &[u8]| {
-    let headers = RawValue::from_string(r#"{"authorization":"[REDACTED]"}"#.to_owned())
-        .expect("static JSON");
+    let headers =
+        RawValue::from_string(r#"{"authorization":"[REDACTED]"}"#.to_owned()).expect("static JSON");
     for card in CARDS {
         let Ok(mapped) = map_delivery(card, body, &headers) else {
             continue;

@@ -26,8 +26,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let method = ["POST", "POST", "GET", "PUT"][usize::from(control & 3)];
-    let secret = [Some(SECRET), Some(SECRET), Some(&SECRET[..SECRET.len() - 1]), None]
-        [usize::from((control >> 2) & 3)];
+    let secret = [
+        Some(SECRET),
+        Some(SECRET),
+        Some(&SECRET[..SECRET.len() - 1]),
+        None,
+    ][usize::from((control >> 2) & 3)];
     let mut builder = http::Request::builder()
         .method(method)
         .uri("/okta/user-mfa-factor-activated");
@@ -44,8 +48,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
-    let config = Config::from_lookup(|name| (name == "OKTA_HOOK_SECRET").then(|| SECRET.to_owned()))
-        .expect("config");
+    let config =
+        Config::from_lookup(|name| (name == "OKTA_HOOK_SECRET").then(|| SECRET.to_owned()))
+            .expect("config");
     let published = Arc::new(InMemoryPublisher::new());
     let handler = Handler::new(&USER_MFA_FACTOR_ACTIVATED, &config, published.clone());
     let response = runtime().block_on(handler.handle(request));
