@@ -8,6 +8,10 @@ use crate::okta::{Delivery, LogEvent};
 use crate::publish::Entry;
 use crate::Error;
 
+/// serde_json's own limit when it builds values; raw and skipped values escape it, and a
+/// consumer of the published `eventDetails` may have a lower one. Okta's events nest about 7 deep.
+pub const MAX_DEPTH: usize = 128;
+
 /// What one delivery holds for one card.
 #[derive(Debug)]
 pub struct Mapped {
@@ -35,6 +39,11 @@ pub fn map_delivery(card: &Card, body: &[u8], headers: &RawValue) -> Result<Mapp
     })?;
     let delivery: Delivery = serde_json::from_str(text)
         .map_err(|e| Error::BadRequest(describe_json_error(&e, "request body")))?;
+    if let Some(problem) = raw_json_problem(text, MAX_DEPTH) {
+        return Err(Error::BadRequest(format!(
+            "request body is not valid JSON: {problem}"
+        )));
+    }
     let info = DeliveryInfo {
         event_id: delivery.event_id.as_deref(),
         event_time: delivery.event_time.as_deref(),
@@ -72,4 +81,102 @@ pub fn map_delivery(card: &Card, body: &[u8], headers: &RawValue) -> Result<Mapp
         ignored: received - entries.len(),
         entries,
     })
+}
+
+/// What serde_json lets through in raw and skipped values but a consumer of the published detail
+/// may refuse: nesting deeper than `limit`, or a `\u` escape of an unpaired UTF-16 surrogate. One
+/// pass over the bytes of JSON the parser has already accepted.
+fn raw_json_problem(json: &str, limit: usize) -> Option<String> {
+    let bytes = json.as_bytes();
+    let hex = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+    };
+    let (mut depth, mut in_string, mut i) = (0usize, false, 0usize);
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' if bytes.get(i) == Some(&b'u') => {
+                    let unit = hex(i + 1).unwrap_or(0);
+                    i += 5;
+                    if (0xDC00..0xE000).contains(&unit) {
+                        return Some("an unpaired UTF-16 surrogate escape".into());
+                    }
+                    if (0xD800..0xDC00).contains(&unit) {
+                        let low = (bytes.get(i..i + 2) == Some(b"\\u"))
+                            .then(|| hex(i + 2))
+                            .flatten();
+                        if !low.is_some_and(|l| (0xDC00..0xE000).contains(&l)) {
+                            return Some("an unpaired UTF-16 surrogate escape".into());
+                        }
+                        i += 6;
+                    }
+                }
+                b'\\' => i += 1,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(format!("nested deeper than {limit} levels"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod raw_json_tests {
+    use super::*;
+
+    fn deeper(json: &str, limit: usize) -> bool {
+        raw_json_problem(json, limit).is_some_and(|p| p.starts_with("nested"))
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert!(!deeper(r#"{"a":[{"b":"[[[[{{{{"}]}"#, 3));
+        assert!(deeper(r#"{"a":[{"b":[]}]}"#, 3));
+        assert!(!deeper(r#"{"a":"\\\"[[[["}"#, 1));
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(!deeper(&deep, MAX_DEPTH));
+        assert!(deeper(&format!("[{deep}]"), MAX_DEPTH));
+    }
+
+    /// Found by the `delivery` fuzz target: a lone surrogate in a key the cards skip was published.
+    #[test]
+    fn unpaired_surrogate_escapes_are_found_anywhere() {
+        for bad in [
+            r#"{"a":"\ud83d"}"#,
+            r#"{"a":"x\ud83d\u1dd1"}"#,
+            r#"{"a":"\udc00"}"#,
+            r#"{"\ud800":1}"#,
+            r#"{"a":"\ud83d\\ude00"}"#,
+        ] {
+            assert_eq!(
+                raw_json_problem(bad, MAX_DEPTH).as_deref(),
+                Some("an unpaired UTF-16 surrogate escape"),
+                "{bad}"
+            );
+        }
+        for good in [
+            r#"{"a":"\ud83d\ude00 \u00e9 \\ud800 \"\ud800\udc00"}"#,
+            r#"{"a":"\\u0041"}"#,
+            "{\"a\":\"\u{1F600}\"}",
+        ] {
+            assert_eq!(raw_json_problem(good, MAX_DEPTH), None, "{good}");
+        }
+    }
 }

@@ -256,9 +256,10 @@ where
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(Error::PayloadTooLarge(MAX_BODY_BYTES)),
-        Err(_) => Err(Error::BadRequest(
-            "the request body could not be read".into(),
-        )),
+        // The reason is ours or the transport's (e.g. a base64 body that does not decode), never body content.
+        Err(err) => Err(Error::BadRequest(format!(
+            "the request body could not be read: {err}"
+        ))),
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`config`], [`auth`], [`error`]: configuration, the hook secret, the one error type.
 //! - [`secrets`]: the hook secret from AWS Secrets Manager (`OKTA_HOOK_SECRET_ARN`).
 
+pub mod apigw;
 pub mod auth;
 pub mod card;
 pub mod config;
@@ -20,7 +21,11 @@ pub mod handler;
 pub mod lambda;
 pub mod okta;
 pub mod outbox;
+#[cfg(test)]
+mod properties;
 pub mod publish;
+#[cfg(test)]
+mod rejections;
 #[cfg(test)]
 mod schema;
 pub mod secrets;

@@ -1,0 +1,395 @@
+//! The Lambda entry: API Gateway events (HTTP API 2.0 and REST 1.0) to the handler and back.
+//!
+//! `lambda_http::run` would convert the event itself, but two inputs make that conversion panic,
+//! and with `panic = "abort"` a panic kills the function:
+//! - a body marked base64 that does not decode (`Body::from_maybe_encoded` `expect`s);
+//! - a Host, path, stage or query that does not form a URL (`build_request_uri` `unwrap`s, and
+//!   the request builder `expect`s). Found by the `apigw` fuzz target.
+//!
+//! So the event is parsed here (the same parse lambda_http does), the undecodable body is taken
+//! out, and the parts that only build the request's URI are made plain before `lambda_http`'s own
+//! conversion runs: the handler never reads the URI (one function per card), and the Host header,
+//! which the card's Headers field shows, is put back afterwards.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use bytes::Bytes;
+use http::header::HOST;
+use http_body::{Body, Frame};
+use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use lambda_http::request::LambdaRequest;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::failure_queue::FailureQueue;
+use crate::handler::Handler;
+use crate::publish::Publisher;
+
+/// Runs the Lambda runtime loop with this handler (what each function's `main` calls).
+pub async fn run<P: Publisher, Q: FailureQueue>(
+    handler: &Handler<P, Q>,
+) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
+        invoke(handler, event.payload)
+    }))
+    .await
+}
+
+/// One invocation: the API Gateway event's JSON in, the proxy response out. An event that is not
+/// an API Gateway event is an invocation error, as with `lambda_http`.
+pub async fn invoke<P: Publisher, Q: FailureQueue>(
+    handler: &Handler<P, Q>,
+    event: Box<RawValue>,
+) -> Result<ProxyResponse, lambda_runtime::Error> {
+    let mut event: LambdaRequest = serde_json::from_str(event.get())?;
+    let undecodable = take_undecodable_body(&mut event);
+    let host = take_url_parts(&mut event);
+    let mut request = http::Request::from(event);
+    if let Some(host) = host {
+        request.headers_mut().insert(HOST, host);
+    }
+    let Ok(response) = if undecodable {
+        handler.serve(request.map(|_| NotBase64)).await
+    } else {
+        handler.serve(request).await
+    };
+    Ok(ProxyResponse::from(response))
+}
+
+/// When the body is marked base64 and does not decode, removes it and says so.
+fn take_undecodable_body(event: &mut LambdaRequest) -> bool {
+    let (encoded, body) = match event {
+        LambdaRequest::ApiGatewayV1(r) => (&mut r.is_base64_encoded, &mut r.body),
+        LambdaRequest::ApiGatewayV2(r) => (&mut r.is_base64_encoded, &mut r.body),
+        _ => return false,
+    };
+    let undecodable = *encoded
+        && body.as_deref().is_some_and(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.as_bytes())
+                .is_err()
+        });
+    if undecodable {
+        *encoded = false;
+        *body = None;
+    }
+    undecodable
+}
+
+/// Leaves lambda_http a URI it cannot fail on: no host (so a relative URI), and a path, stage and
+/// raw query kept only when made of characters any URI takes. Returns the Host header to restore.
+/// REST 1.0 query parameters need nothing: lambda_http form-encodes them.
+fn take_url_parts(event: &mut LambdaRequest) -> Option<http::HeaderValue> {
+    fn plain(text: &str, extra: &[u8]) -> bool {
+        text.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b) || extra.contains(&b))
+    }
+    fn path(path: &mut Option<String>) {
+        // A path that does not start with "/" would be read as part of the host.
+        if !path
+            .as_deref()
+            .is_none_or(|p| p.starts_with('/') && plain(p, b""))
+        {
+            *path = Some("/".into());
+        }
+    }
+    fn stage(stage: &mut Option<String>) {
+        if !stage.as_deref().is_none_or(|s| plain(s, b"$")) {
+            *stage = None;
+        }
+    }
+    match event {
+        LambdaRequest::ApiGatewayV1(r) => {
+            r.request_context.domain_name = None;
+            path(&mut r.path);
+            stage(&mut r.request_context.stage);
+            let single = r.headers.remove(HOST);
+            let multi = r.multi_value_headers.remove(HOST);
+            single.or(multi)
+        }
+        LambdaRequest::ApiGatewayV2(r) => {
+            r.request_context.domain_name = None;
+            path(&mut r.raw_path);
+            stage(&mut r.request_context.stage);
+            if !r
+                .raw_query_string
+                .as_deref()
+                .is_none_or(|q| plain(q, b"=&%+,"))
+            {
+                r.raw_query_string = None;
+            }
+            r.headers.remove(HOST)
+        }
+        _ => None,
+    }
+}
+
+/// A body whose only frame is an error: what the handler reads for an undecodable base64 body.
+struct NotBase64;
+
+#[derive(Debug, thiserror::Error)]
+#[error("it is marked base64-encoded but is not valid base64")]
+struct NotBase64Error;
+
+impl Body for NotBase64 {
+    type Data = Bytes;
+    type Error = NotBase64Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, NotBase64Error>>> {
+        Poll::Ready(Some(Err(NotBase64Error)))
+    }
+}
+
+/// The response both API Gateway payload versions accept. Ours carry at most two single-valued
+/// headers and a UTF-8 body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyResponse {
+    pub status_code: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+impl From<http::Response<String>> for ProxyResponse {
+    fn from(response: http::Response<String>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self {
+            status_code: parts.status.as_u16(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                .collect(),
+            body,
+            is_base64_encoded: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::{Card, CARDS, USER_MFA_FACTOR_ACTIVATED};
+    use crate::config::Config;
+    use crate::publish::InMemoryPublisher;
+    use std::sync::Arc;
+
+    const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
+
+    type Published = Arc<InMemoryPublisher>;
+
+    fn handler(card: &'static Card) -> (Handler<Published>, Published) {
+        let config =
+            Config::from_lookup(|name| (name == "OKTA_HOOK_SECRET").then(|| SECRET.to_owned()))
+                .expect("config");
+        let published = Arc::new(InMemoryPublisher::new());
+        (Handler::new(card, &config, published.clone()), published)
+    }
+
+    fn events_file(slug: &str, name: &str) -> String {
+        let path = format!("{}/../events/{slug}/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// An `events/` file with its body replaced, still marked base64.
+    fn with_body(event: &str, body: &str) -> Box<RawValue> {
+        let mut v: serde_json::Value = serde_json::from_str(event).expect("event JSON");
+        v["body"] = body.into();
+        RawValue::from_string(v.to_string()).expect("JSON")
+    }
+
+    async fn invoked(h: &Handler<Published>, event: Box<RawValue>) -> (u16, serde_json::Value) {
+        let r = invoke(h, event).await.expect("an API Gateway event");
+        assert_eq!(r.headers["content-type"], "application/json");
+        (
+            r.status_code,
+            serde_json::from_str(&r.body).expect("JSON body"),
+        )
+    }
+
+    async fn invoked_raw(h: &Handler<Published>, event: Box<RawValue>) -> (u16, String) {
+        let r = invoke(h, event).await.expect("an API Gateway event");
+        (r.status_code, r.body)
+    }
+
+    #[tokio::test]
+    async fn a_base64_body_that_does_not_decode_is_400_not_a_crash() {
+        let event = events_file("user-mfa-factor-activated", "delivery-base64.json");
+        for body in ["not base64!", "eyJ", "=====", "e30=\n", "ZXlK*"] {
+            let (h, published) = handler(&USER_MFA_FACTOR_ACTIVATED);
+            let (status, json) = invoked(&h, with_body(&event, body)).await;
+            assert_eq!(status, 400, "{body:?}");
+            let error = json["error"].as_str().expect("error");
+            assert!(error.contains("not valid base64"), "{error}");
+            assert!(published.entries().is_empty());
+        }
+    }
+
+    /// Why this module exists: if lambda_http stops panicking here, the probe can go.
+    #[test]
+    fn lambda_http_alone_panics_on_such_a_body() {
+        let event = events_file("user-mfa-factor-activated", "delivery-base64.json");
+        let event = with_body(&event, "not base64!");
+        let converted = std::panic::catch_unwind(|| lambda_http::request::from_str(event.get()));
+        assert!(converted.is_err(), "lambda_http no longer panics");
+    }
+
+    #[tokio::test]
+    async fn a_rest_api_event_with_an_undecodable_body_is_400() {
+        let path = format!(
+            "{}/fixtures/apigw/rest-v1-user-mfa-factor-activated-delivery.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+        v["isBase64Encoded"] = true.into();
+        v["body"] = "%%%".into();
+        let (h, _) = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let (status, _) = invoked(&h, RawValue::from_string(v.to_string()).expect("JSON")).await;
+        assert_eq!(status, 400);
+    }
+
+    #[tokio::test]
+    async fn the_secret_is_still_checked_before_the_body() {
+        let event = events_file("user-mfa-factor-activated", "wrong-secret.json");
+        let mut v: serde_json::Value = serde_json::from_str(&event).expect("JSON");
+        v["isBase64Encoded"] = true.into();
+        v["body"] = "not base64!".into();
+        let (h, _) = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let (status, _) = invoked(&h, RawValue::from_string(v.to_string()).expect("JSON")).await;
+        assert_eq!(status, 401);
+    }
+
+    #[tokio::test]
+    async fn not_an_api_gateway_event_is_an_invocation_error() {
+        let (h, _) = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let event = RawValue::from_string(r#"{"hello":"world"}"#.into()).expect("JSON");
+        assert!(invoke(&h, event).await.is_err());
+    }
+
+    /// `events/` delivery with one field changed (a JSON pointer and its new value).
+    fn delivery_with(card: &Card, changes: &[(&str, serde_json::Value)]) -> Box<RawValue> {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&events_file(card.slug, "delivery.json")).expect("JSON");
+        for (pointer, value) in changes {
+            *v.pointer_mut(pointer).expect(pointer) = value.clone();
+        }
+        RawValue::from_string(v.to_string()).expect("JSON")
+    }
+
+    /// Inputs that make lambda_http's URI building panic (the first found by the `apigw` fuzz
+    /// target): each is an ordinary delivery here, published with its Host header intact.
+    #[tokio::test]
+    async fn hosts_paths_stages_and_queries_that_make_no_url_are_still_delivered() {
+        let card = &USER_MFA_FACTOR_ACTIVATED;
+        // (field, value, whether lambda_http alone panics on it)
+        let cases: [(&str, serde_json::Value, bool); 8] = [
+            ("/headers/host", "example.com:99999".into(), true),
+            ("/headers/host", "1.2.3.999".into(), true),
+            ("/rawPath", ":99999".into(), true),
+            ("/rawPath", "/okta/a#b".into(), false),
+            ("/rawPath", "/okta/a b".into(), false),
+            ("/requestContext/stage", "a#b".into(), false),
+            ("/requestContext/stage", "a b".into(), false),
+            ("/rawQueryString", "a=\"b c\"#".into(), true),
+        ];
+        let (h, baseline) = handler(card);
+        let (status, _) = invoked_raw(&h, delivery_with(card, &[])).await;
+        assert_eq!(status, 200);
+        let expected = baseline.entries().len();
+        assert!(expected > 0);
+        for (pointer, value, panics_alone) in cases {
+            let event = delivery_with(card, &[(pointer, value.clone())]);
+            let text = event.get().to_owned();
+            let alone = std::panic::catch_unwind(|| lambda_http::request::from_str(&text));
+            // The table keeps itself honest: a case lambda_http stops panicking on says so.
+            assert_eq!(
+                alone.is_err(),
+                panics_alone,
+                "lambda_http alone: {pointer} {value}"
+            );
+            let (h, published) = handler(card);
+            let (status, _) = invoked_raw(&h, event).await;
+            assert_eq!(status, 200, "{pointer} {value}");
+            let entries = published.entries();
+            assert_eq!(entries.len(), expected, "{pointer} {value}");
+            let detail: serde_json::Value =
+                serde_json::from_str(entries[0].detail.get()).expect("detail");
+            let host = detail["headers"]["host"].as_str().expect("the Host header");
+            if pointer == "/headers/host" {
+                assert_eq!(host, value.as_str().expect("text"));
+            } else {
+                assert_eq!(host, "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com");
+            }
+        }
+    }
+
+    /// A REST API event's Host in its multi-value headers comes back too.
+    #[tokio::test]
+    async fn a_rest_api_host_that_makes_no_url_is_delivered() {
+        let path = format!(
+            "{}/fixtures/apigw/rest-v1-user-mfa-factor-activated-delivery.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+        v["headers"]["Host"] = "bad host:1".into();
+        v["multiValueHeaders"]["Host"] = serde_json::json!(["bad host:1"]);
+        v["path"] = ":99999".into();
+        let (h, published) = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let (status, _) =
+            invoked_raw(&h, RawValue::from_string(v.to_string()).expect("JSON")).await;
+        assert_eq!(status, 200);
+        let detail: serde_json::Value =
+            serde_json::from_str(published.entries()[0].detail.get()).expect("detail");
+        assert_eq!(detail["headers"]["host"], "bad host:1");
+    }
+
+    /// The entry answers every `events/` file as lambda_http's own conversion does.
+    #[tokio::test]
+    async fn every_events_file_gets_the_same_answer_as_through_lambda_http() {
+        let mut checked = 0;
+        for card in CARDS {
+            for name in [
+                "verification-get.json",
+                "delivery.json",
+                "delivery-base64.json",
+                "wrong-secret.json",
+                "missing-secret.json",
+                "not-a-delivery.json",
+            ] {
+                let text = events_file(card.slug, name);
+                let (ours, ours_published) = handler(card);
+                let response = invoke(&ours, RawValue::from_string(text.clone()).expect("JSON"))
+                    .await
+                    .expect("an API Gateway event");
+                let (theirs, theirs_published) = handler(card);
+                let expected = theirs
+                    .handle(lambda_http::request::from_str(&text).expect("event"))
+                    .await;
+                assert_eq!(response.status_code, expected.status().as_u16(), "{name}");
+                assert_eq!(&response.body, expected.body(), "{name}");
+                let published = |p: &Published| {
+                    p.entries()
+                        .iter()
+                        .map(|e| e.detail.get().to_owned())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    published(&ours_published),
+                    published(&theirs_published),
+                    "{name}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 30);
+    }
+}
