@@ -438,9 +438,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_delivery_yields_the_documented_log_and_metric_lines() {
-        let card = &USER_MFA_FACTOR_ACTIVATED;
+    /// `events/<card>/delivery.json` through the Lambda entry with JSON logs and metrics captured:
+    /// the log text, the metrics text, and the published entries.
+    async fn observed_delivery(
+        card: &'static Card,
+    ) -> (String, String, Vec<crate::publish::Entry>) {
         let o = observed(card);
         let event = RawValue::from_string(events_file(card.slug, "delivery.json")).expect("JSON");
         let response = {
@@ -451,15 +453,19 @@ mod tests {
                 .expect("an API Gateway event")
         };
         assert_eq!(response.status_code, 200);
+        (o.logs.text(), o.metrics.text(), o.published.entries())
+    }
+
+    #[tokio::test]
+    async fn a_delivery_yields_the_documented_log_and_metric_lines() {
+        let (logs, metrics, entries) = observed_delivery(&USER_MFA_FACTOR_ACTIVATED).await;
 
         // Every entry carries the invocation's trace header, for PutEvents' TraceHeader.
-        let entries = o.published.entries();
         assert_eq!(entries.len(), 2);
         assert!(entries
             .iter()
             .all(|e| e.trace_header.as_deref() == Some(TRACE)));
 
-        let logs = o.logs.text();
         let lines = json_lines(&logs);
         assert_eq!(lines.len(), 1, "one summary line:\n{logs}");
         let summary = &lines[0];
@@ -507,7 +513,6 @@ mod tests {
         }
         assert!(summary["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
 
-        let metrics = o.metrics.text();
         let lines = json_lines(&metrics);
         assert_eq!(lines.len(), 1, "one metrics line:\n{metrics}");
         let emf = &lines[0];
@@ -561,6 +566,42 @@ mod tests {
 
         assert_nothing_private(&logs);
         assert_nothing_private(&metrics);
+    }
+
+    /// The first ```json block after `heading` in the README, as one JSON object.
+    fn readme_example(heading: &str) -> Object {
+        let path = format!("{}/../README.md", env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(&path).expect("README.md");
+        let after = &readme[readme.find(heading).unwrap_or_else(|| panic!("{heading}"))..];
+        let block = &after[after.find("```json\n").expect("a json block") + 8..];
+        let block = &block[..block.find("```").expect("the block's end")];
+        serde_json::from_str(block).unwrap_or_else(|e| panic!("{heading}: {e}"))
+    }
+
+    /// The README's Operations section shows the lines a delivery yields: the same keys, and the
+    /// same values but for times.
+    #[tokio::test]
+    async fn the_readme_shows_the_lines_a_delivery_yields() {
+        let (logs, metrics, _) = observed_delivery(&USER_MFA_FACTOR_ACTIVATED).await;
+        let timed = ["timestamp", "duration_ms", "PublishLatencyMs"];
+        for (heading, ours) in [("### Log lines", &logs), ("### Metrics", &metrics)] {
+            let mut ours = json_lines(ours).remove(0);
+            let mut shown = readme_example(heading);
+            for key in timed {
+                assert_eq!(
+                    ours.remove(key).is_some(),
+                    shown.remove(key).is_some(),
+                    "{key}"
+                );
+            }
+            if let Some(aws) = ours.get_mut("_aws").and_then(|a| a.as_object_mut()) {
+                aws.remove("Timestamp");
+            }
+            if let Some(aws) = shown.get_mut("_aws").and_then(|a| a.as_object_mut()) {
+                aws.remove("Timestamp");
+            }
+            assert_eq!(shown, ours, "{heading}");
+        }
     }
 
     #[tokio::test]
