@@ -40,7 +40,7 @@ pub struct Handler<P, Q = NoFailureQueue> {
 }
 
 /// What a delivery came to, for its summary line and its metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Delivered {
     received: usize,
     ignored: usize,
@@ -274,15 +274,13 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
                 "entries parked in the failure queue"
             );
         }
-        if !outcome.is_complete() {
+        let result = if outcome.is_complete() {
+            Ok(())
+        } else {
             tracing::error!(
                 lost = %ids(&outcome.lost),
                 "entries neither published nor parked: answering 5xx so that Okta retries"
             );
-        }
-        let result = if outcome.is_complete() {
-            Ok(())
-        } else {
             Err(Error::Publish(format!(
                 "{} of {} entries neither published nor parked",
                 outcome.lost.len(),

@@ -199,13 +199,15 @@ impl Serialize for Line<'_> {
     }
 }
 
-/// RFC 3339 UTC with milliseconds: Lambda's log-level filtering takes the timestamp only in RFC 3339.
-fn now_rfc3339() -> String {
-    let now = DateTime::from(SystemTime::now());
-    let millis = DateTime::from_millis(now.to_millis().unwrap_or_default());
-    millis
+/// RFC 3339 UTC with three-digit milliseconds (`2026-11-22T13:56:01.734Z`): Lambda's log-level
+/// filtering takes the timestamp only in RFC 3339.
+fn rfc3339_millis(time: SystemTime) -> String {
+    let time = DateTime::from(time);
+    let seconds = DateTime::from_secs(time.secs())
         .fmt(Format::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned());
+    let millis = time.subsec_nanos() / 1_000_000;
+    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
 }
 
 impl<S, W> Layer<S> for JsonLayer<W>
@@ -268,7 +270,7 @@ where
         let line = Line {
             level: event.metadata().level().as_str(),
             message: message.as_ref(),
-            timestamp: now_rfc3339(),
+            timestamp: rfc3339_millis(SystemTime::now()),
             service: &self.service,
             fields: fields.0,
         };
@@ -366,6 +368,15 @@ pub(crate) mod tests {
             DateTime::from_str(ts, Format::DateTime).is_ok() && ts.ends_with('Z'),
             "{ts}"
         );
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_three_digit_milliseconds() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |ms: u64| rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms));
+        assert_eq!(at(1_795_355_761_734), "2026-11-22T13:56:01.734Z");
+        assert_eq!(at(1_795_355_761_030), "2026-11-22T13:56:01.030Z");
+        assert_eq!(at(1_795_355_761_000), "2026-11-22T13:56:01.000Z");
     }
 
     #[test]
