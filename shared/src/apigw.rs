@@ -27,15 +27,29 @@ use serde_json::value::RawValue;
 use crate::failure_queue::FailureQueue;
 use crate::handler::Handler;
 use crate::publish::Publisher;
+use crate::telemetry::{ColdStart, Invocation};
+
+/// The first invocation of this process is its cold start.
+static COLD_START: ColdStart = ColdStart::new();
 
 /// Runs the Lambda runtime loop with this handler (what each function's `main` calls).
 pub async fn run<P: Publisher, Q: FailureQueue>(
     handler: &Handler<P, Q>,
 ) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
-        invoke(handler, event.payload)
+        let invocation = invocation(&event.context, COLD_START.take());
+        invoke_with(handler, event.payload, Some(invocation))
     }))
     .await
+}
+
+/// The runtime's context of one invocation, as the handler logs it and traces the entries with.
+pub fn invocation(context: &lambda_runtime::Context, cold_start: bool) -> Invocation {
+    Invocation {
+        request_id: context.request_id.clone(),
+        xray_trace_id: context.xray_trace_id.clone().filter(|t| !t.is_empty()),
+        cold_start,
+    }
 }
 
 /// One invocation: the API Gateway event's JSON in, the proxy response out. An event that is not
@@ -44,12 +58,24 @@ pub async fn invoke<P: Publisher, Q: FailureQueue>(
     handler: &Handler<P, Q>,
     event: Box<RawValue>,
 ) -> Result<ProxyResponse, lambda_runtime::Error> {
+    invoke_with(handler, event, None).await
+}
+
+/// [`invoke`] with the runtime's view of the invocation, handed to the handler as an extension.
+pub async fn invoke_with<P: Publisher, Q: FailureQueue>(
+    handler: &Handler<P, Q>,
+    event: Box<RawValue>,
+    invocation: Option<Invocation>,
+) -> Result<ProxyResponse, lambda_runtime::Error> {
     let mut event: LambdaRequest = serde_json::from_str(event.get())?;
     let undecodable = take_undecodable_body(&mut event);
     let host = take_url_parts(&mut event);
     let mut request = http::Request::from(event);
     if let Some(host) = host {
         request.headers_mut().insert(HOST, host);
+    }
+    if let Some(invocation) = invocation {
+        request.extensions_mut().insert(invocation);
     }
     let Ok(response) = if undecodable {
         handler.serve(request.map(|_| NotBase64)).await
@@ -350,6 +376,304 @@ mod tests {
         let detail: serde_json::Value =
             serde_json::from_str(published.entries()[0].detail.get()).expect("detail");
         assert_eq!(detail["headers"]["host"], "bad host:1");
+    }
+
+    const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+    const TRACE: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    fn lambda_invocation(cold_start: bool) -> Invocation {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = REQUEST_ID.into();
+        context.xray_trace_id = Some(TRACE.into());
+        invocation(&context, cold_start)
+    }
+
+    /// A handler with JSON logs and metrics captured, as the functions run it.
+    struct Observed {
+        handler: Handler<Published>,
+        published: Published,
+        logs: crate::testing::Captured,
+        metrics: crate::testing::Captured,
+    }
+
+    fn observed(card: &'static Card) -> Observed {
+        let (handler, published) = handler(card);
+        let metrics = crate::testing::Captured::default();
+        let settings = crate::telemetry::Settings::from_lookup(|_| None);
+        let sink = crate::emf::Sink::new(Box::new(metrics.clone()));
+        Observed {
+            handler: handler.with_metrics(crate::metrics::Metrics::new(&settings, sink)),
+            published,
+            logs: crate::testing::Captured::default(),
+            metrics,
+        }
+    }
+
+    type Object = serde_json::Map<String, serde_json::Value>;
+
+    fn json_lines(text: &str) -> Vec<Object> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// What must never be in a log or metrics line: the secret, body content, personal fields of
+    /// the events (alternateId, displayName, IP addresses) and the caller's IP.
+    fn assert_nothing_private(text: &str) {
+        for private in [
+            "b2t0YTpsb2NhbC1vbmx5",
+            "Activate factor for user",
+            "EMAIL_FACTOR",
+            "aps@google.com",
+            "avery.chen@example.com",
+            "Avery Chen",
+            "Okta Verify",
+            "54.71.214.179",
+            "192.0.2.44",
+            "1.1.1.1",
+            "2.2.2.2",
+        ] {
+            assert!(!text.contains(private), "{private:?} in:\n{text}");
+        }
+    }
+
+    /// `events/<card>/delivery.json` through the Lambda entry with JSON logs and metrics captured:
+    /// the log text, the metrics text, and the published entries.
+    async fn observed_delivery(
+        card: &'static Card,
+    ) -> (String, String, Vec<crate::publish::Entry>) {
+        let o = observed(card);
+        let event = RawValue::from_string(events_file(card.slug, "delivery.json")).expect("JSON");
+        let response = {
+            let _logging =
+                tracing::subscriber::set_default(crate::telemetry::tests::json_logs(&o.logs));
+            invoke_with(&o.handler, event, Some(lambda_invocation(true)))
+                .await
+                .expect("an API Gateway event")
+        };
+        assert_eq!(response.status_code, 200);
+        (o.logs.text(), o.metrics.text(), o.published.entries())
+    }
+
+    #[tokio::test]
+    async fn a_delivery_yields_the_documented_log_and_metric_lines() {
+        let (logs, metrics, entries) = observed_delivery(&USER_MFA_FACTOR_ACTIVATED).await;
+
+        // Every entry carries the invocation's trace header, for PutEvents' TraceHeader.
+        assert_eq!(entries.len(), 2);
+        assert!(entries
+            .iter()
+            .all(|e| e.trace_header.as_deref() == Some(TRACE)));
+
+        let lines = json_lines(&logs);
+        assert_eq!(lines.len(), 1, "one summary line:\n{logs}");
+        let summary = &lines[0];
+        let keys: Vec<&str> = summary.keys().map(String::as_str).collect();
+        let mut expected = vec![
+            "level",
+            "message",
+            "timestamp",
+            "service",
+            "cold_start",
+            "function_request_id",
+            "xray_trace_id",
+            "correlation_id",
+            "card",
+            "received",
+            "published",
+            "ignored",
+            "parked",
+            "lost",
+            "calls",
+            "resent",
+            "duration_ms",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected, "{logs}");
+        assert_eq!(summary["level"], "INFO");
+        assert_eq!(summary["message"], "delivery handled");
+        assert_eq!(summary["service"], "okta-event-cards");
+        assert_eq!(summary["cold_start"], true);
+        assert_eq!(summary["function_request_id"], REQUEST_ID);
+        assert_eq!(summary["xray_trace_id"], TRACE);
+        assert_eq!(
+            summary["correlation_id"],
+            "a5886327-98d2-4431-baa6-5893674d19e4"
+        );
+        assert_eq!(summary["card"], "user-mfa-factor-activated");
+        for (key, n) in [
+            ("received", 3),
+            ("published", 2),
+            ("ignored", 1),
+            ("parked", 0),
+            ("lost", 0),
+        ] {
+            assert_eq!(summary[key], n, "{key}");
+        }
+        assert!(summary["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
+
+        let lines = json_lines(&metrics);
+        assert_eq!(lines.len(), 1, "one metrics line:\n{metrics}");
+        let emf = &lines[0];
+        let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "OktaEventCards");
+        assert_eq!(
+            directive["Dimensions"],
+            serde_json::json!([["service", "card"], ["service"]])
+        );
+        let declared: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .map(|m| m["Name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(
+            declared,
+            [
+                "DeliveriesReceived",
+                "EventsPublished",
+                "EventsIgnored",
+                "EventsParked",
+                "AuthFailures",
+                "BadRequests",
+                "PublishLatencyMs"
+            ]
+        );
+        for name in &declared {
+            assert!(emf[*name].is_number(), "{name} has a value");
+        }
+        assert_eq!(emf["card"], "user-mfa-factor-activated");
+        assert_eq!(emf["service"], "okta-event-cards");
+        let n = |k: &str| emf[k].as_u64().unwrap_or_else(|| panic!("{k}: {metrics}"));
+        assert_eq!(
+            [
+                n("DeliveriesReceived"),
+                n("EventsPublished"),
+                n("EventsIgnored"),
+                n("EventsParked"),
+                n("AuthFailures"),
+                n("BadRequests")
+            ],
+            [1, 2, 1, 0, 0, 0]
+        );
+        assert_eq!(
+            emf["correlation_id"],
+            "a5886327-98d2-4431-baa6-5893674d19e4"
+        );
+        assert_eq!(emf["function_request_id"], REQUEST_ID);
+        assert!(emf["_aws"]["Timestamp"].is_u64());
+
+        assert_nothing_private(&logs);
+        assert_nothing_private(&metrics);
+    }
+
+    /// The first ```json block after `heading` in the README, as one JSON object.
+    fn readme_example(heading: &str) -> Object {
+        let path = format!("{}/../README.md", env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(&path).expect("README.md");
+        let after = &readme[readme.find(heading).unwrap_or_else(|| panic!("{heading}"))..];
+        let block = &after[after.find("```json\n").expect("a json block") + 8..];
+        let block = &block[..block.find("```").expect("the block's end")];
+        serde_json::from_str(block).unwrap_or_else(|e| panic!("{heading}: {e}"))
+    }
+
+    /// The README's Operations section shows the lines a delivery yields: the same keys, and the
+    /// same values but for times.
+    #[tokio::test]
+    async fn the_readme_shows_the_lines_a_delivery_yields() {
+        let (logs, metrics, _) = observed_delivery(&USER_MFA_FACTOR_ACTIVATED).await;
+        let timed = ["timestamp", "duration_ms", "PublishLatencyMs"];
+        for (heading, ours) in [("### Log lines", &logs), ("### Metrics", &metrics)] {
+            let mut ours = json_lines(ours).remove(0);
+            let mut shown = readme_example(heading);
+            for key in timed {
+                assert_eq!(
+                    ours.remove(key).is_some(),
+                    shown.remove(key).is_some(),
+                    "{key}"
+                );
+            }
+            if let Some(aws) = ours.get_mut("_aws").and_then(|a| a.as_object_mut()) {
+                aws.remove("Timestamp");
+            }
+            if let Some(aws) = shown.get_mut("_aws").and_then(|a| a.as_object_mut()) {
+                aws.remove("Timestamp");
+            }
+            assert_eq!(shown, ours, "{heading}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_log_without_a_correlation_id_and_count_as_auth_failures_or_bad_requests() {
+        let card = &USER_MFA_FACTOR_ACTIVATED;
+        let o = observed(card);
+        {
+            let _logging =
+                tracing::subscriber::set_default(crate::telemetry::tests::json_logs(&o.logs));
+            for (name, status) in [
+                ("wrong-secret.json", 401),
+                ("missing-secret.json", 401),
+                ("not-a-delivery.json", 400),
+                ("verification-get.json", 200),
+            ] {
+                let event = RawValue::from_string(events_file(card.slug, name)).expect("JSON");
+                let response = invoke_with(&o.handler, event, Some(lambda_invocation(false)))
+                    .await
+                    .expect("an API Gateway event");
+                assert_eq!(response.status_code, status, "{name}");
+            }
+        }
+        let logs = o.logs.text();
+        let lines = json_lines(&logs);
+        assert_eq!(
+            lines.len(),
+            3,
+            "one line per refusal, none for a verification:\n{logs}"
+        );
+        for line in &lines {
+            assert_eq!(line["level"], "WARN");
+            assert_eq!(line["message"], "request rejected");
+            assert_eq!(line["cold_start"], false);
+            assert_eq!(line["function_request_id"], REQUEST_ID);
+            assert!(
+                !line.contains_key("correlation_id"),
+                "no delivery was read: {line:?}"
+            );
+        }
+        assert_eq!(lines[0]["status"], 401);
+        assert_eq!(lines[2]["status"], 400);
+
+        let metrics = o.metrics.text();
+        let lines = json_lines(&metrics);
+        assert_eq!(lines.len(), 3, "{metrics}");
+        let counts: Vec<(u64, u64, u64)> = lines
+            .iter()
+            .map(|l| {
+                let n = |k: &str| l[k].as_u64().expect(k);
+                (n("AuthFailures"), n("BadRequests"), n("DeliveriesReceived"))
+            })
+            .collect();
+        assert_eq!(counts, [(1, 0, 0), (1, 0, 0), (0, 1, 0)]);
+        assert!(lines.iter().all(|l| !l.contains_key("PublishLatencyMs")));
+        assert_nothing_private(&logs);
+        assert_nothing_private(&metrics);
+    }
+
+    #[test]
+    fn the_invocation_comes_from_the_runtime_context() {
+        let i = lambda_invocation(true);
+        assert_eq!(
+            i,
+            Invocation {
+                request_id: REQUEST_ID.into(),
+                xray_trace_id: Some(TRACE.into()),
+                cold_start: true
+            }
+        );
+        let mut context = lambda_runtime::Context::default();
+        context.xray_trace_id = Some(String::new());
+        assert_eq!(invocation(&context, false).xray_trace_id, None);
     }
 
     /// The entry answers every `events/` file as lambda_http's own conversion does.

@@ -73,6 +73,8 @@ pub fn map_delivery(card: &Card, body: &[u8], headers: &RawValue) -> Result<Mapp
             time: event.published.map(String::from),
             event_uuid: event.uuid.map(String::from),
             detail,
+            // The transport's, set by the handler: mapping knows nothing of the invocation.
+            trace_header: None,
         });
     }
     Ok(Mapped {

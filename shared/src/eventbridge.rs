@@ -64,6 +64,8 @@ impl EventBridgePublisher {
                     .as_deref()
                     .and_then(|t| DateTime::from_str(t, Format::DateTime).ok()),
             )
+            // X-Ray continues the invocation's trace through EventBridge to the rules' targets.
+            .set_trace_header(e.trace_header.as_deref().map(str::to_owned))
             .build()
     }
 }
@@ -237,6 +239,7 @@ mod tests {
                 event_uuid: Some(format!("e{i}")),
                 detail: serde_json::value::to_raw_value(&json!({"eventId": format!("e{i}")}))
                     .expect("json"),
+                trace_header: None,
             })
             .collect()
     }
@@ -290,6 +293,24 @@ mod tests {
             .find(|e| e["Detail"].as_str().is_some_and(|d| d.contains(r#""e1""#)))
             .expect("e1");
         assert_eq!(other["Time"].as_f64(), Some(1_675_088_281.558));
+    }
+
+    #[tokio::test]
+    async fn the_trace_header_reaches_put_events_and_only_when_there_is_one() {
+        let (url, calls) = put_events_stand_in(Answer::Entries(&[])).await;
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let mut entries = entries(2);
+        entries[1].trace_header = Some(header.into());
+        let batch: Vec<&Entry> = entries.iter().collect();
+        let results = publisher(&url)
+            .put(&batch)
+            .await
+            .expect("the call answered");
+        assert_eq!(results, [Ok(()), Ok(())]);
+        let calls = calls.lock().expect("lock").clone();
+        let sent = calls[0]["Entries"].as_array().expect("entries");
+        assert!(sent[0].get("TraceHeader").is_none(), "{}", sent[0]);
+        assert_eq!(sent[1]["TraceHeader"], header);
     }
 
     #[tokio::test]

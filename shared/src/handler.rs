@@ -2,6 +2,7 @@
 //! this same code.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -9,6 +10,8 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 use crate::auth::Auth;
 use crate::card::Card;
@@ -16,8 +19,10 @@ use crate::config::Config;
 use crate::delivery::map_delivery;
 use crate::error::json_response;
 use crate::failure_queue::{FailureQueue, NoFailureQueue};
+use crate::metrics::{Counts, Ids, Metrics};
 use crate::outbox::{Outbox, Outcome, Unpublished};
 use crate::publish::Publisher;
+use crate::telemetry::Invocation;
 use crate::Error;
 
 /// Lambda's synchronous payload limit; the local gateway holds to the same.
@@ -30,6 +35,24 @@ pub struct Handler<P, Q = NoFailureQueue> {
     card: &'static Card,
     auth: Auth,
     outbox: Outbox<P, Q>,
+    /// One EMF line per request, when set (Lambda); the local gateway has none.
+    metrics: Option<Metrics>,
+}
+
+/// What a delivery came to, for its summary line and its metrics.
+#[derive(Debug)]
+struct Delivered {
+    received: usize,
+    ignored: usize,
+    outcome: Outcome,
+    publish_ms: Option<f64>,
+}
+
+/// What the handler learnt while answering, whatever the answer.
+#[derive(Debug, Default)]
+struct Report {
+    delivery_id: Option<String>,
+    delivered: Option<Delivered>,
 }
 
 /// When the request reached API Gateway, if the transport knows: publishing's budget counts from
@@ -60,7 +83,14 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
             card,
             auth: Auth::new(config),
             outbox: Outbox::new(publisher, queue, config.limits),
+            metrics: None,
         }
+    }
+
+    /// Emits one EMF metrics line per request (see [`crate::metrics`]).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn card(&self) -> &'static Card {
@@ -76,24 +106,92 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
     }
 
     /// Answers one request. Every error becomes its status here, and is logged without the body
-    /// or the secret.
+    /// or the secret. Every line logged meanwhile carries the request's ids (its `request` span);
+    /// a delivery ends with one summary line, and every request but a verification with one
+    /// metrics line.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<String>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        match self.respond(request).await {
-            Ok(response) => response,
+        let started = tokio::time::Instant::now();
+        let invocation = request.extensions().get::<Invocation>().cloned();
+        let span = self.request_span(invocation.as_ref());
+        let mut report = Report::default();
+        let result = self
+            .respond(request, invocation.as_ref(), &mut report)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| self.finish(result, &report, started, invocation.as_ref()))
+    }
+
+    /// Error level so that the span, and the ids it gives every line, exist at any log level.
+    fn request_span(&self, invocation: Option<&Invocation>) -> tracing::Span {
+        let span = tracing::error_span!(
+            "request",
+            card = self.card.slug,
+            cold_start = Empty,
+            function_request_id = Empty,
+            xray_trace_id = Empty,
+            correlation_id = Empty,
+        );
+        if let Some(i) = invocation {
+            span.record("cold_start", i.cold_start);
+            span.record("function_request_id", i.request_id.as_str());
+            if let Some(trace) = &i.xray_trace_id {
+                span.record("xray_trace_id", trace.as_str());
+            }
+        }
+        span
+    }
+
+    /// The summary line, the error line, the metrics line; then the answer.
+    fn finish(
+        &self,
+        result: Result<Response<String>, Error>,
+        report: &Report,
+        started: tokio::time::Instant,
+        invocation: Option<&Invocation>,
+    ) -> Response<String> {
+        if let Some(d) = &report.delivered {
+            // Ids and counts only: which Okta events went where is in the parked/lost lines.
+            tracing::info!(
+                received = d.received,
+                published = d.outcome.published,
+                ignored = d.ignored,
+                parked = d.outcome.parked.len(),
+                lost = d.outcome.lost.len(),
+                calls = d.outcome.calls,
+                resent = d.outcome.resent,
+                duration_ms = millis(started.elapsed()),
+                "delivery handled"
+            );
+        }
+        let (response, counts) = match result {
+            Ok(response) => (response, report.counts()),
             Err(err) => {
                 let status = err.status();
                 if status.is_server_error() {
-                    tracing::error!(card = self.card.slug, status = status.as_u16(), error = %err, "request failed");
+                    tracing::error!(status = status.as_u16(), error = %err, "request failed");
                 } else {
-                    tracing::warn!(card = self.card.slug, status = status.as_u16(), error = %err, "request rejected");
+                    tracing::warn!(status = status.as_u16(), error = %err, "request rejected");
                 }
-                err.into_response()
+                let counts = match report.delivered {
+                    Some(_) => report.counts(),
+                    None => Counts::refused(status),
+                };
+                (err.into_response(), counts)
             }
+        };
+        if let Some(metrics) = self.metrics.as_ref().filter(|_| !counts.is_empty()) {
+            let ids = Ids {
+                function_request_id: invocation.map(|i| i.request_id.as_str()),
+                xray_trace_id: invocation.and_then(|i| i.xray_trace_id.as_deref()),
+                correlation_id: report.delivery_id.as_deref(),
+            };
+            metrics.record(self.card, &counts, ids);
         }
+        response
     }
 
     /// [`Self::handle`] in the shape `lambda_http::service_fn` wants; the budget counts from when
@@ -109,7 +207,12 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
         Ok(self.handle(request).await)
     }
 
-    async fn respond<B>(&self, request: Request<B>) -> Result<Response<String>, Error>
+    async fn respond<B>(
+        &self,
+        request: Request<B>,
+        invocation: Option<&Invocation>,
+        report: &mut Report,
+    ) -> Result<Response<String>, Error>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -125,7 +228,9 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
                 // The secret first: an unauthenticated body is neither read nor parsed.
                 self.auth.check(&parts.headers)?;
                 let body = read_body(&parts.headers, body).await?;
-                self.deliver(&parts.headers, &body, arrival).await?;
+                let trace = invocation.and_then(|i| i.xray_trace_id.as_deref());
+                self.deliver(&parts.headers, &body, arrival, trace, report)
+                    .await?;
                 Ok(Response::new(String::new()))
             }
             other => Err(Error::MethodNotAllowed(other)),
@@ -137,54 +242,80 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
         headers: &HeaderMap,
         body: &[u8],
         arrival: tokio::time::Instant,
+        trace: Option<&str>,
+        report: &mut Report,
     ) -> Result<(), Error> {
         let redacted = self.auth.redacted_headers(headers);
-        let mapped = map_delivery(self.card, body, &redacted)?;
-        let delivery_id = mapped.delivery_id.as_deref();
-        let delivery = delivery_id.unwrap_or("-");
-        let outcome = if mapped.entries.is_empty() {
-            Outcome::default()
+        let mut mapped = map_delivery(self.card, body, &redacted)?;
+        if let Some(id) = &mapped.delivery_id {
+            tracing::Span::current().record("correlation_id", id.as_str());
+        }
+        report.delivery_id = mapped.delivery_id.take();
+        if let Some(trace) = trace {
+            let trace: Arc<str> = trace.into();
+            for entry in &mut mapped.entries {
+                entry.trace_header = Some(trace.clone());
+            }
+        }
+        let (outcome, publish_ms) = if mapped.entries.is_empty() {
+            (Outcome::default(), None)
         } else {
-            self.outbox
-                .publish(&mapped.entries, delivery_id, arrival)
-                .await
+            let started = tokio::time::Instant::now();
+            let outcome = self
+                .outbox
+                .publish(&mapped.entries, report.delivery_id.as_deref(), arrival)
+                .await;
+            (outcome, Some(millis(started.elapsed())))
         };
         // Ids and codes only: which Okta events went where.
         if !outcome.parked.is_empty() {
             tracing::warn!(
-                card = self.card.slug,
-                delivery,
                 parked = %ids(&outcome.parked),
                 "entries parked in the failure queue"
             );
         }
-        tracing::info!(
-            card = self.card.slug,
-            delivery,
-            received = mapped.received,
-            published = outcome.published,
-            ignored = mapped.ignored,
-            parked = outcome.parked.len(),
-            lost = outcome.lost.len(),
-            calls = outcome.calls,
-            resent = outcome.resent,
-            "delivery handled"
-        );
-        if outcome.is_complete() {
-            return Ok(());
-        }
-        tracing::error!(
-            card = self.card.slug,
-            delivery,
-            lost = %ids(&outcome.lost),
-            "entries neither published nor parked: answering 5xx so that Okta retries"
-        );
-        Err(Error::Publish(format!(
-            "{} of {} entries neither published nor parked",
-            outcome.lost.len(),
-            mapped.entries.len()
-        )))
+        let result = if outcome.is_complete() {
+            Ok(())
+        } else {
+            tracing::error!(
+                lost = %ids(&outcome.lost),
+                "entries neither published nor parked: answering 5xx so that Okta retries"
+            );
+            Err(Error::Publish(format!(
+                "{} of {} entries neither published nor parked",
+                outcome.lost.len(),
+                mapped.entries.len()
+            )))
+        };
+        report.delivered = Some(Delivered {
+            received: mapped.received,
+            ignored: mapped.ignored,
+            outcome,
+            publish_ms,
+        });
+        result
     }
+}
+
+impl Report {
+    fn counts(&self) -> Counts {
+        match &self.delivered {
+            Some(d) => Counts {
+                deliveries: 1,
+                published: d.outcome.published,
+                ignored: d.ignored,
+                parked: d.outcome.parked.len(),
+                publish_latency_ms: d.publish_ms,
+                ..Counts::default()
+            },
+            None => Counts::default(),
+        }
+    }
+}
+
+/// Milliseconds to the microsecond, for log and metric lines.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// `uuid:code` pairs, for logs.
@@ -268,6 +399,7 @@ mod tests {
     use super::*;
     use crate::card::{CARDS, USER_MFA_FACTOR_ACTIVATED};
     use crate::failure_queue::InMemoryFailureQueue;
+    use crate::metrics::Metrics;
     use crate::publish::InMemoryPublisher;
     use crate::testing::{envelope, fixture, Captured};
     use http_body_util::Full;
@@ -710,6 +842,73 @@ mod tests {
             !logs.contains("aps@google.com") && !logs.contains("avery.chen"),
             "body in the logs:\n{logs}"
         );
+    }
+
+    #[tokio::test]
+    async fn without_a_lambda_invocation_its_keys_are_absent_and_entries_untraced() {
+        let logs = Captured::default();
+        let _guard = tracing::subscriber::set_default(crate::telemetry::tests::json_logs(&logs));
+        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let response = h.handle(post(Some(SECRET), activated_delivery())).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(h
+            .publisher()
+            .entries()
+            .iter()
+            .all(|e| e.trace_header.is_none()));
+        let lines = crate::telemetry::tests::lines(&logs);
+        assert_eq!(lines.len(), 1, "{}", logs.text());
+        let line = &lines[0];
+        assert_eq!(line["message"], "delivery handled");
+        assert_eq!(line["correlation_id"], crate::testing::DELIVERY_ID);
+        assert_eq!(line["card"], "user-mfa-factor-activated");
+        for absent in ["cold_start", "function_request_id", "xray_trace_id"] {
+            assert!(!line.contains_key(absent), "{absent}: {line:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn parked_entries_count_in_the_summary_and_the_metrics() {
+        let metrics = Captured::default();
+        let settings = crate::telemetry::Settings::from_lookup(|name| {
+            (name == "POWERTOOLS_METRICS_NAMESPACE").then(|| "Security".to_owned())
+        });
+        let h = Handler::with_failure_queue(
+            &USER_MFA_FACTOR_ACTIVATED,
+            &config(&[SECRET]),
+            InMemoryPublisher::failing("AccessDeniedException"),
+            InMemoryFailureQueue::new(),
+        )
+        .with_metrics(Metrics::new(
+            &settings,
+            crate::emf::Sink::new(Box::new(metrics.clone())),
+        ));
+        let body = envelope(&[
+            &fixture("samples/stix-shifter-user.mfa.factor.activate-1.json"),
+            &fixture("synthetic/ie-user.mfa.factor.activate-enrollment-first.json"),
+            &fixture("samples/panther-user.mfa.factor.reset_all-1.json"),
+        ]);
+        assert_eq!(
+            h.handle(post(Some(SECRET), body)).await.status(),
+            StatusCode::OK
+        );
+        let text = metrics.text();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "Security"
+        );
+        let n = |k: &str| line[k].as_u64().unwrap_or_else(|| panic!("{k}: {text}"));
+        assert_eq!(
+            [
+                n("DeliveriesReceived"),
+                n("EventsPublished"),
+                n("EventsIgnored"),
+                n("EventsParked")
+            ],
+            [1, 0, 1, 2]
+        );
+        assert!(line["PublishLatencyMs"].as_f64().is_some());
     }
 
     /// Expected answers for the files in `events/<slug>/`, and the card entries a delivery yields.

@@ -8,11 +8,14 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::card::Card;
 use crate::config::Config;
+use crate::emf::Sink;
 use crate::eventbridge::EventBridgePublisher;
 use crate::handler::Handler;
+use crate::metrics::Metrics;
 use crate::outbox::OKTA_TIMEOUT;
 use crate::secrets;
 use crate::sqs::SqsFailureQueue;
+use crate::telemetry;
 use crate::Error;
 
 /// The handler a function runs: EventBridge, and the failure queue when one is configured.
@@ -21,14 +24,19 @@ pub type LambdaHandler = Handler<EventBridgePublisher, Option<SqsFailureQueue>>;
 /// Logging, configuration and the AWS clients, once. A missing variable stops the function here
 /// with a message naming it, before any request is taken.
 pub async fn init(card: &'static Card) -> Result<LambdaHandler, Error> {
-    // Honors AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (and RUST_LOG).
-    lambda_http::tracing::init_default_subscriber();
-    build(card)
+    // Powertools-style JSON lines on stdout, whatever AWS_LAMBDA_LOG_FORMAT says; the level from
+    // RUST_LOG, else AWS_LAMBDA_LOG_LEVEL.
+    let settings = telemetry::Settings::from_env();
+    telemetry::init(&settings);
+    build(card, &settings)
         .await
         .inspect_err(|err| tracing::error!(card = card.slug, error = %err, "cannot start"))
 }
 
-async fn build(card: &'static Card) -> Result<LambdaHandler, Error> {
+async fn build(
+    card: &'static Card,
+    settings: &telemetry::Settings,
+) -> Result<LambdaHandler, Error> {
     // The SDK's defaults for the one-time secret read at init; publishing gets the settings below.
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     // The hook secret from Secrets Manager when OKTA_HOOK_SECRET_ARN is set.
@@ -42,7 +50,9 @@ async fn build(card: &'static Card) -> Result<LambdaHandler, Error> {
         failure_queue = queue.is_some(),
         "ready"
     );
-    Ok(Handler::with_failure_queue(card, &config, publisher, queue))
+    // Metrics on stdout too: Lambda sends it to CloudWatch Logs, which extracts them.
+    Ok(Handler::with_failure_queue(card, &config, publisher, queue)
+        .with_metrics(Metrics::new(settings, Sink::stdout())))
 }
 
 /// The EventBridge publisher and the failure queue from the standard AWS configuration (so

@@ -8,17 +8,20 @@
 //! - [`outbox`]: batching, retries within Okta's time, parking in the [`failure_queue`] ([`sqs`]).
 //! - [`config`], [`auth`], [`error`]: configuration, the hook secret, the one error type.
 //! - [`secrets`]: the hook secret from AWS Secrets Manager (`OKTA_HOOK_SECRET_ARN`).
+//! - [`telemetry`], [`metrics`], [`emf`]: Powertools-style JSON logs and per-card EMF metrics.
 
 pub mod apigw;
 pub mod auth;
 pub mod card;
 pub mod config;
 pub mod delivery;
+pub mod emf;
 pub mod error;
 pub mod eventbridge;
 pub mod failure_queue;
 pub mod handler;
 pub mod lambda;
+pub mod metrics;
 pub mod okta;
 pub mod outbox;
 #[cfg(test)]
@@ -30,6 +33,7 @@ mod rejections;
 mod schema;
 pub mod secrets;
 pub mod sqs;
+pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -20,6 +20,9 @@ pub struct Entry {
     pub event_uuid: Option<String>,
     /// The card JSON: EventBridge `Detail`.
     pub detail: Box<RawValue>,
+    /// The invocation's X-Ray trace header: EventBridge `TraceHeader`, so that the trace goes on
+    /// to the rules' targets. The same for every entry of a delivery, hence shared.
+    pub trace_header: Option<Arc<str>>,
 }
 
 /// Why an entry, or a whole call, was not published: the service's error code (ids and codes only,
@@ -209,6 +212,7 @@ mod tests {
             time: Some("2023-01-30T14:18:01.558Z".into()),
             event_uuid: Some("e1".into()),
             detail: RawValue::from_string(detail.to_owned()).expect("json"),
+            trace_header: None,
         }
     }
 

@@ -196,6 +196,7 @@ mod tests {
             time: Some(time.into()),
             event_uuid: Some("uuid-1".into()),
             detail: RawValue::from_string(detail).expect("json"),
+            trace_header: None,
         }
     }
 

@@ -116,3 +116,38 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// Makes a test's own subscriber (`tracing::subscriber::set_default`) see every span and event.
+///
+/// Tests run in parallel, each with its own scoped subscriber. A callsite first reached while no
+/// subscriber is registered anywhere is cached as "never enabled", even for a subscriber set a
+/// moment later on another thread (tracing computes a callsite's interest before publishing it).
+/// A process-wide subscriber that is interested in everything but enables nothing keeps every
+/// callsite's interest at "sometimes", so each thread's subscriber is asked on every call.
+pub fn every_callsite_asked() {
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata};
+    struct AskEachTime;
+    impl tracing::Subscriber for AskEachTime {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            Interest::sometimes()
+        }
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            false
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if a global subscriber exists already, which then plays the same part.
+        let _ = tracing::subscriber::set_global_default(AskEachTime);
+    });
+}

@@ -324,4 +324,45 @@ fn every_function_answers_every_event_in_the_lambda_runtime_emulator() {
     );
     assert!(failures.is_empty(), "{failures:#?}{}", watch_log());
     assert_eq!(invocations, CARDS.len() * 6, "six events per card");
+    check_function_lines(&std::fs::read_to_string(&log_path).unwrap_or_default());
+}
+
+/// The functions' own lines in the shared log (`RUST_LOG=warn`): one EMF metrics line per request
+/// but a verification, and the refusals as Powertools-style JSON, each with its invocation's ids.
+fn check_function_lines(log: &str) {
+    let objects: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(Value::is_object)
+        .collect();
+    let metrics: Vec<&Value> = objects.iter().filter(|v| v.get("_aws").is_some()).collect();
+    assert_eq!(metrics.len(), CARDS.len() * 5, "metrics lines:\n{log}");
+    let rejected: Vec<&Value> = objects
+        .iter()
+        .filter(|v| v["message"] == "request rejected")
+        .collect();
+    assert_eq!(rejected.len(), CARDS.len() * 3, "refusal lines:\n{log}");
+    for line in metrics.iter().chain(&rejected) {
+        assert_eq!(line["service"], "okta-event-cards", "{line}");
+        assert!(
+            line["function_request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "{line}"
+        );
+    }
+    for line in &rejected {
+        assert_eq!(line["level"], "WARN", "{line}");
+        // Each function's first invocation is a delivery: every refusal comes after it.
+        assert_eq!(line["cold_start"], false, "{line}");
+    }
+    let auth_failures: u64 = metrics
+        .iter()
+        .filter_map(|m| m["AuthFailures"].as_u64())
+        .sum();
+    assert_eq!(
+        auth_failures,
+        CARDS.len() as u64 * 2,
+        "wrong and missing secret"
+    );
 }
