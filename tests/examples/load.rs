@@ -198,7 +198,10 @@ async fn worker(
                         .published_expected
                         .fetch_add(p.published, Ordering::Relaxed);
                 }
-                if close {
+                // A refusal is answered before the body is read (an unauthenticated body is never
+                // read), so the server may close the connection right after it, with or without
+                // saying so: a real client opens a new one, and so does this one.
+                if close || status != 200 {
                     conn = None;
                 }
             }
