@@ -347,7 +347,7 @@ mod tests {
             let entries = published.entries();
             assert_eq!(entries.len(), expected, "{pointer} {value}");
             let detail: serde_json::Value =
-                serde_json::from_str(entries[0].detail.get()).expect("detail");
+                serde_json::from_str(entries[0].detail.as_str()).expect("detail");
             let host = detail["headers"]["host"].as_str().expect("the Host header");
             if pointer == "/headers/host" {
                 assert_eq!(host, value.as_str().expect("text"));
@@ -374,7 +374,7 @@ mod tests {
             invoked_raw(&h, RawValue::from_string(v.to_string()).expect("JSON")).await;
         assert_eq!(status, 200);
         let detail: serde_json::Value =
-            serde_json::from_str(published.entries()[0].detail.get()).expect("detail");
+            serde_json::from_str(published.entries()[0].detail.as_str()).expect("detail");
         assert_eq!(detail["headers"]["host"], "bad host:1");
     }
 
@@ -703,7 +703,7 @@ mod tests {
                 let published = |p: &Published| {
                     p.entries()
                         .iter()
-                        .map(|e| e.detail.get().to_owned())
+                        .map(|e| e.detail.as_str().to_owned())
                         .collect::<Vec<_>>()
                 };
                 assert_eq!(

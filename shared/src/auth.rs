@@ -3,11 +3,11 @@
 use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName};
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{Config, Secret};
+use crate::json::Json;
 use crate::Error;
 
 /// What replaces the secret header's value in a card's `headers`.
@@ -67,42 +67,31 @@ impl Auth {
     /// The delivery's headers as one JSON object for the card's `headers`: names lowercased,
     /// repeated headers joined with ", ", the secret header's value (and any value containing a
     /// secret) replaced by [`REDACTED`].
-    pub fn redacted_headers(&self, headers: &HeaderMap) -> Box<RawValue> {
+    pub fn redacted_headers(&self, headers: &HeaderMap) -> String {
         // Sorted by name, as a JSON object map (BTreeMap) sorts them, without building one.
         let mut names: Vec<&HeaderName> = headers.keys().collect();
         names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-        let fields: Vec<(&str, Cow<str>)> = names
-            .into_iter()
-            .map(|name| {
-                let mut values = headers.get_all(name).iter();
-                let mut value = values
-                    .next()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()))
-                    .unwrap_or_default();
-                for v in values {
-                    let joined = value.to_mut();
-                    joined.push_str(", ");
-                    joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
-                }
-                if *name == self.header || self.secrets.iter().any(|s| value.contains(s.expose())) {
-                    value = Cow::Borrowed(REDACTED);
-                }
-                // http's HeaderName is lowercase already.
-                (name.as_str(), value)
-            })
-            .collect();
-        let fields = Fields(&fields);
-        // A map of strings always serializes; null would only hide headers, never leak them.
-        serde_json::value::to_raw_value(&fields).unwrap_or_else(|_| RawValue::NULL.to_owned())
-    }
-}
-
-/// (name, value) pairs serialized as one JSON object.
-struct Fields<'a>(&'a [(&'a str, Cow<'a, str>)]);
-
-impl serde::Serialize for Fields<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
+        let mut out = Json(String::with_capacity(64 * names.len() + 2));
+        out.0.push('{');
+        for name in names {
+            let mut values = headers.get_all(name).iter();
+            let mut value = values
+                .next()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .unwrap_or_default();
+            for v in values {
+                let joined = value.to_mut();
+                joined.push_str(", ");
+                joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            }
+            if *name == self.header || self.secrets.iter().any(|s| value.contains(s.expose())) {
+                value = Cow::Borrowed(REDACTED);
+            }
+            // http's HeaderName is lowercase already.
+            out.key(name.as_str()).text(Some(&value));
+        }
+        out.0.push('}');
+        out.0
     }
 }
 
@@ -197,8 +186,7 @@ mod tests {
             ("x-multi", "a"),
         ]);
         h.append("X-Multi", HeaderValue::from_static("b"));
-        let json: serde_json::Value =
-            serde_json::from_str(a.redacted_headers(&h).get()).expect("json");
+        let json: serde_json::Value = serde_json::from_str(&a.redacted_headers(&h)).expect("json");
         assert_eq!(
             json,
             serde_json::json!({
@@ -206,5 +194,43 @@ mod tests {
                 "accept": "application/json", "x-multi": "a, b"
             })
         );
+    }
+
+    /// The hand-written object is what serde_json writes for the same map, byte for byte, with
+    /// values JSON escapes and bytes that are not UTF-8.
+    #[test]
+    fn headers_json_is_what_serde_json_writes() {
+        let a = auth(&["Basic s3cret"]);
+        let mut h = headers(&[
+            ("authorization", "Basic s3cret"),
+            ("x-quote", r#"say "hi" \ bye"#),
+            ("user-agent", "Okta Google-HTTP-Java-Client/1.23.0 (gzip)"),
+            ("x-tab", "a\tb"),
+            ("x-empty", ""),
+        ]);
+        h.append("x-quote", HeaderValue::from_static("second"));
+        h.insert(
+            "x-bytes",
+            HeaderValue::from_bytes(b"caf\xe9 \xff").expect("value"),
+        );
+        let mut expected = std::collections::BTreeMap::new();
+        for name in h.keys() {
+            let values: Vec<String> = h
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            let value = if name == "authorization" {
+                REDACTED.to_owned()
+            } else {
+                values.join(", ")
+            };
+            expected.insert(name.as_str(), value);
+        }
+        assert_eq!(
+            a.redacted_headers(&h),
+            serde_json::to_string(&expected).expect("json")
+        );
+        assert_eq!(a.redacted_headers(&HeaderMap::new()), "{}");
     }
 }

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::json::Json;
 use crate::okta::{LogEvent, PhoneDebugData, Resource};
 
 /// Who the card calls the person who acted: the key of `event.actor` in the detail.
@@ -103,7 +104,7 @@ impl Card {
         &self,
         delivery: &DeliveryInfo<'e>,
         event: &'e LogEvent<'e>,
-        raw: &'e RawValue,
+        raw: &'e str,
     ) -> Detail<'e> {
         let actor = Person::from(event.actor.as_ref());
         let user = event
@@ -141,8 +142,8 @@ impl Card {
             okta_user: Person::from(user),
             extra,
             uuid: delivery.event_id,
-            event_details: raw,
-            headers: delivery.headers,
+            event_details: Verbatim(raw),
+            headers: Verbatim(delivery.headers),
             source: delivery.source,
             debug_context: DebugContextOut {
                 debug_data: event.debug_data(),
@@ -178,8 +179,8 @@ pub struct DeliveryInfo<'a> {
     pub event_id: Option<&'a str>,
     pub event_time: Option<&'a str>,
     pub source: Option<&'a str>,
-    /// The delivery's headers as a JSON object, secret redacted; serialized once per delivery.
-    pub headers: &'a RawValue,
+    /// The delivery's headers as a JSON object, secret redacted; written once per delivery.
+    pub headers: &'a str,
 }
 
 /// A card's EventBridge `detail`. Every key is always present (null when Okta sent nothing), so
@@ -202,11 +203,89 @@ pub struct Detail<'a> {
     pub uuid: Option<&'a str>,
     // Always an object: a delivery with a non-object event is refused.
     #[cfg_attr(test, schemars(with = "serde_json::Map<String, serde_json::Value>"))]
-    pub event_details: &'a RawValue,
+    pub event_details: Verbatim<'a>,
     #[cfg_attr(test, schemars(with = "serde_json::Map<String, serde_json::Value>"))]
-    pub headers: &'a RawValue,
+    pub headers: Verbatim<'a>,
     pub source: Option<&'a str>,
     pub debug_context: DebugContextOut<'a>,
+}
+
+/// JSON text published as it is: the event as Okta sent it (checked by the parser that read the
+/// delivery), the headers as written once per delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Verbatim<'a>(pub &'a str);
+
+impl Serialize for Verbatim<'_> {
+    /// Through `RawValue`, so the derived `Serialize` of [`Detail`] stays the reference that
+    /// [`Detail::to_json`] is tested against; publishing never takes this path (it re-reads the event).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde_json::from_str::<&RawValue>(self.0)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl Detail<'_> {
+    /// The detail's JSON: byte for byte what the derived `Serialize` writes (a test holds them
+    /// equal), but in one buffer sized up front, with the verbatim event, headers and debug data
+    /// copied rather than re-read, and strings that need no escaping copied as they are. This is
+    /// most of the handler's work after parsing.
+    pub fn to_json(&self) -> String {
+        let mut out = Json(String::with_capacity(
+            self.event_details.0.len()
+                + self.headers.0.len()
+                + self.debug_context.debug_data.map_or(0, |d| d.get().len())
+                + 768,
+        ));
+        out.0.push('{');
+        out.key("dateAndTime").text(self.date_and_time);
+        out.key("message").text(self.message);
+        out.key("eventId").text(self.event_id);
+        out.key("eventType").text(self.event_type);
+        out.key("eventTime").text(self.event_time);
+        out.key("version").text(self.version);
+        match &self.person {
+            PersonOut::Admin(p) => out.key("admin").person(p, None),
+            PersonOut::Actor(p) => out.key("actor").person(p, None),
+        }
+        out.key("oktaUser").person(&self.okta_user, None);
+        match &self.extra {
+            None => {}
+            Some(ExtraOut::Reason(reason)) => {
+                out.key("reason").text(*reason);
+            }
+            Some(ExtraOut::MfaFactor(f)) => out.key("mfaFactor").person(&f.person, Some(f.detail)),
+            Some(ExtraOut::Phone(p)) => out.key("phone").person(p, None),
+        }
+        out.key("uuid").text(self.uuid);
+        out.key("eventDetails").0.push_str(self.event_details.0);
+        out.key("headers").0.push_str(self.headers.0);
+        out.key("source").text(self.source);
+        out.key("debugContext").0.push('{');
+        out.0.push_str("\"debugData\":");
+        out.raw(self.debug_context.debug_data);
+        out.0.push_str("}}");
+        out.0
+    }
+}
+
+impl Json {
+    fn raw(&mut self, value: Option<&RawValue>) {
+        self.0.push_str(value.map_or("null", RawValue::get));
+    }
+
+    /// A [`Person`], and for a factor its `detail`.
+    fn person(&mut self, p: &Person, detail: Option<Option<&RawValue>>) {
+        self.0.push('{');
+        self.key("id").text(p.id.as_deref());
+        self.key("alternateId").text(p.alternate_id.as_deref());
+        self.key("displayName").text(p.display_name.as_deref());
+        self.key("type").text(p.kind.as_deref());
+        if let Some(detail) = detail {
+            self.key("detail").raw(detail);
+        }
+        self.0.push('}');
+    }
 }
 
 /// The four fields Okta gives for users and other resources.
@@ -797,5 +876,44 @@ mod tests {
             .map(|i| format!("event-{i:04}"))
             .collect();
         assert_eq!(ids, expected);
+    }
+
+    /// The hand-written JSON is the derived serialization, byte for byte, for every fixture
+    /// event under every card, and for strings JSON must escape, in every field that holds one.
+    #[test]
+    fn to_json_writes_what_the_derived_serialize_writes() {
+        let odd = r#"{"uuid":"q\"uote","published":"tab\there","eventType":"user.mfa.factor.activate","version":"back\\slash","displayMessage":"new\nline \u0001 \u00e9 \ud83d\ude00 </script>","actor":{"id":"a\"1","type":"User","alternateId":"\u001f@x","displayName":"Zoë \"Z\""},"outcome":{"reason":"line\r\nbreak"},"target":[{"id":"t\\1","type":"User"},{"id":"f1","type":"factor","detailEntry":{"k":"\"v\""}}],"debugContext":{"debugData":{"phoneNumber":"+1 \"555\""}}}"#;
+        let mut events: Vec<String> = vec![odd.to_owned(), "{}".to_owned()];
+        for dir in ["samples", "synthetic"] {
+            let full = format!("{}/fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
+            for entry in std::fs::read_dir(&full).expect("fixtures") {
+                let name = entry.expect("entry").file_name();
+                let name = name.to_string_lossy();
+                if !name.contains("envelope") && !name.contains("fragment") {
+                    events.push(fixture(&format!("{dir}/{name}")).trim().to_owned());
+                }
+            }
+        }
+        let headers = crate::testing::headers_json();
+        let delivery = |event_id, event_time, source| DeliveryInfo {
+            event_id,
+            event_time,
+            source,
+            headers: &headers,
+        };
+        let deliveries = [
+            delivery(Some(DELIVERY_ID), Some(EVENT_TIME), Some(SOURCE)),
+            delivery(None, None, Some("https://x\"y")),
+        ];
+        for text in &events {
+            let event = LogEvent::from_json(text).expect("event");
+            for card in CARDS {
+                for info in &deliveries {
+                    let detail = card.detail(info, &event, text);
+                    let derived = serde_json::to_string(&detail).expect("serialize");
+                    assert_eq!(detail.to_json(), derived, "{} {text}", card.slug);
+                }
+            }
+        }
     }
 }

@@ -55,7 +55,7 @@ impl EventBridgePublisher {
         PutEventsRequestEntry::builder()
             .source(&self.source)
             .detail_type(e.detail_type)
-            .detail(e.detail.get())
+            .detail(e.detail.as_str())
             .event_bus_name(&self.bus)
             // Okta's `published` when it is RFC 3339 (milliseconds or microseconds); otherwise
             // EventBridge stamps the time of the call.
@@ -237,8 +237,7 @@ mod tests {
                     "2023-01-30T14:18:01.558Z".into()
                 }),
                 event_uuid: Some(format!("e{i}")),
-                detail: serde_json::value::to_raw_value(&json!({"eventId": format!("e{i}")}))
-                    .expect("json"),
+                detail: json!({"eventId": format!("e{i}")}).to_string(),
                 trace_header: None,
             })
             .collect()

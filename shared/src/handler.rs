@@ -821,7 +821,7 @@ mod tests {
         assert_eq!(entries.len(), 2);
         for e in &entries {
             assert!(
-                !e.detail.get().contains("b2t0YTpsb2NhbC1vbmx5"),
+                !e.detail.as_str().contains("b2t0YTpsb2NhbC1vbmx5"),
                 "secret in a published entry"
             );
             let d = crate::testing::detail(e);

@@ -20,6 +20,7 @@ pub mod error;
 pub mod eventbridge;
 pub mod failure_queue;
 pub mod handler;
+mod json;
 pub mod lambda;
 pub mod metrics;
 pub mod okta;

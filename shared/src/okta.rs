@@ -17,10 +17,11 @@ use serde_json::value::RawValue;
 /// Text as Okta sends it; numbers and booleans become their JSON text, null and structures `None`.
 pub type Text<'a> = Option<Cow<'a, str>>;
 
-/// The envelope of one Event Hook delivery (`com.okta.event_hook`).
+/// The envelope of one Event Hook delivery (`com.okta.event_hook`), its events read as `E`: raw
+/// (`&RawValue`, each then read on its own) or straight into [`LogEvent`]s in the same pass.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Delivery<'a> {
+pub struct Delivery<'a, E = &'a RawValue> {
     /// One id per delivery; the card's `uuid`.
     #[serde(default, borrow, deserialize_with = "text")]
     pub event_id: Text<'a>,
@@ -30,15 +31,12 @@ pub struct Delivery<'a> {
     #[serde(default, borrow, deserialize_with = "text")]
     pub source: Text<'a>,
     /// Required: a body without `data.events[]` is not a delivery.
-    #[serde(borrow)]
-    pub data: Data<'a>,
+    pub data: Data<E>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Data<'a> {
-    /// Kept raw, so each event is published verbatim; each is then parsed into a [`LogEvent`].
-    #[serde(borrow)]
-    pub events: Vec<&'a RawValue>,
+pub struct Data<E> {
+    pub events: Vec<E>,
 }
 
 /// The System Log event, reduced to what the cards read. The rest stays in the raw event.

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 /// One card event, ready for PutEvents. `Source` and the bus belong to the publisher.
 #[derive(Debug, Clone)]
@@ -18,8 +17,8 @@ pub struct Entry {
     pub time: Option<String>,
     /// The Okta event's `uuid`, for logs (ids only, never bodies).
     pub event_uuid: Option<String>,
-    /// The card JSON: EventBridge `Detail`.
-    pub detail: Box<RawValue>,
+    /// The card JSON, one object: EventBridge `Detail`.
+    pub detail: String,
     /// The invocation's X-Ray trace header: EventBridge `TraceHeader`, so that the trace goes on
     /// to the rules' targets. The same for every entry of a delivery, hence shared.
     pub trace_header: Option<Arc<str>>,
@@ -124,7 +123,8 @@ pub struct JsonLinesPublisher {
     sink: Mutex<Box<dyn Write + Send>>,
 }
 
-/// An entry as PutEvents would receive it, with `Detail` as an object rather than a string.
+/// An entry as PutEvents would receive it, with `Detail` as an object rather than a string: it
+/// is written after these keys, as the line's last.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Line<'a> {
@@ -132,7 +132,6 @@ struct Line<'a> {
     detail_type: &'a str,
     time: Option<&'a str>,
     event_bus_name: &'a str,
-    detail: &'a RawValue,
 }
 
 impl JsonLinesPublisher {
@@ -156,19 +155,22 @@ impl Publisher for JsonLinesPublisher {
     }
 
     async fn put(&self, batch: &[&Entry]) -> BatchResult {
-        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.detail.get().len() + 160).sum());
+        let mut buf = Vec::with_capacity(batch.iter().map(|e| e.detail.as_str().len() + 160).sum());
         for e in batch {
             let line = Line {
                 source: &self.source,
                 detail_type: e.detail_type,
                 time: e.time.as_deref(),
                 event_bus_name: &self.bus,
-                detail: &e.detail,
             };
             // Serializing our own types into memory cannot fail but for a bug: not worth retrying.
             serde_json::to_writer(&mut buf, &line)
                 .map_err(|_| Failure::permanent("SerializeFailed"))?;
-            buf.push(b'\n');
+            // `{...}` becomes `{...,"Detail":<detail>}`: the detail is JSON already.
+            buf.pop();
+            buf.extend_from_slice(b",\"Detail\":");
+            buf.extend_from_slice(e.detail.as_bytes());
+            buf.extend_from_slice(b"}\n");
         }
         // One write per batch keeps its lines together when deliveries run in parallel.
         let mut sink = self
@@ -211,7 +213,7 @@ mod tests {
             detail_type: "User MFA Factor Activated",
             time: Some("2023-01-30T14:18:01.558Z".into()),
             event_uuid: Some("e1".into()),
-            detail: RawValue::from_string(detail.to_owned()).expect("json"),
+            detail: detail.to_owned(),
             trace_header: None,
         }
     }

@@ -153,6 +153,7 @@ fn rows() -> Vec<Row> {
         row("duplicate key in the envelope", post(r#"{"data":{"events":[]},"data":{"events":[]}}"#), S::BAD_REQUEST, "duplicate field `data`"),
         row("duplicate key in an event", post(envelope(&[r#"{"eventType":"user.mfa.factor.activate","uuid":"a","uuid":"b"}"#])), S::BAD_REQUEST, "duplicate field `uuid`"),
         row("number out of range in an event", post(envelope(&[r#"{"eventType":"user.mfa.factor.activate","version":1e400}"#])), S::BAD_REQUEST, "number out of range"),
+        row("number out of range in a key no card reads (found by fuzzing)", post(envelope(&[r#"{"eventType":"user.mfa.factor.activate","client":{"geolocation":{"lat":47.6e11112305}}}"#])), S::BAD_REQUEST, "number out of range"),
         row("number out of range in the envelope", post(r#"{"eventId":-1e999,"data":{"events":[]}}"#), S::BAD_REQUEST, "number out of range"),
         row("body over the size limit", post(vec![b' '; MAX_BODY_BYTES + 1]), S::PAYLOAD_TOO_LARGE, "larger than 6291456 bytes"),
         // The method

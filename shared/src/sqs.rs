@@ -79,7 +79,7 @@ impl SqsFailureQueue {
                     .as_deref()
                     .filter(|t| DateTime::from_str(t, Format::DateTime).is_ok()),
                 event_bus_name: &self.bus,
-                detail: Some(entry.detail.get()),
+                detail: Some(entry.detail.as_str()),
             },
             error_code: &parked.failure.code,
             okta_event_uuid: entry.event_uuid.as_deref(),
@@ -167,7 +167,7 @@ mod tests {
     use super::*;
     use crate::publish::Entry;
     use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-    use serde_json::{json, value::RawValue, Value};
+    use serde_json::{json, Value};
 
     fn queue() -> SqsFailureQueue {
         let config = aws_sdk_sqs::Config::builder()
@@ -195,7 +195,7 @@ mod tests {
             detail_type: "User MFA Factor Activated",
             time: Some(time.into()),
             event_uuid: Some("uuid-1".into()),
-            detail: RawValue::from_string(detail).expect("json"),
+            detail,
             trace_header: None,
         }
     }

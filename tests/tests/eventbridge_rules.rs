@@ -14,7 +14,6 @@ use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use integration_tests::{free_port, venv_tool, workspace_root};
 use okta_event_cards::card::{self, Card};
 use okta_event_cards::delivery::map_delivery;
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 const BUS: &str = "okta-cards-rules-test";
@@ -64,13 +63,13 @@ fn details(card: &Card, fixtures: &[&str]) -> Vec<(&'static str, String)> {
         r#"{{"eventType":"com.okta.event_hook","eventTypeVersion":"1.0","source":"https://example.okta.com/api/v1/eventHooks/who1","eventId":"rules-test","eventTime":"2026-11-22T10:00:05.000Z","data":{{"events":[{}]}}}}"#,
         events.join(",")
     );
-    let headers = RawValue::from_string(r#"{"authorization":"[REDACTED]"}"#.into()).expect("json");
-    let mapped = map_delivery(card, body.as_bytes(), &headers).expect("a delivery");
+    let headers = r#"{"authorization":"[REDACTED]"}"#;
+    let mapped = map_delivery(card, body.as_bytes(), headers).expect("a delivery");
     assert_eq!(mapped.entries.len(), fixtures.len(), "{}", card.slug);
     mapped
         .entries
         .iter()
-        .map(|e| (e.detail_type, e.detail.get().to_owned()))
+        .map(|e| (e.detail_type, e.detail.as_str().to_owned()))
         .collect()
 }
 
