@@ -884,16 +884,7 @@ mod tests {
     fn to_json_writes_what_the_derived_serialize_writes() {
         let odd = r#"{"uuid":"q\"uote","published":"tab\there","eventType":"user.mfa.factor.activate","version":"back\\slash","displayMessage":"new\nline \u0001 \u00e9 \ud83d\ude00 </script>","actor":{"id":"a\"1","type":"User","alternateId":"\u001f@x","displayName":"Zoë \"Z\""},"outcome":{"reason":"line\r\nbreak"},"target":[{"id":"t\\1","type":"User"},{"id":"f1","type":"factor","detailEntry":{"k":"\"v\""}}],"debugContext":{"debugData":{"phoneNumber":"+1 \"555\""}}}"#;
         let mut events: Vec<String> = vec![odd.to_owned(), "{}".to_owned()];
-        for dir in ["samples", "synthetic"] {
-            let full = format!("{}/fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
-            for entry in std::fs::read_dir(&full).expect("fixtures") {
-                let name = entry.expect("entry").file_name();
-                let name = name.to_string_lossy();
-                if !name.contains("envelope") && !name.contains("fragment") {
-                    events.push(fixture(&format!("{dir}/{name}")).trim().to_owned());
-                }
-            }
-        }
+        events.extend(crate::testing::fixture_events());
         let headers = crate::testing::headers_json();
         let delivery = |event_id, event_time, source| DeliveryInfo {
             event_id,

@@ -579,28 +579,12 @@ mod raw_json_tests {
 mod one_pass_tests {
     use super::*;
     use crate::card::CARDS;
-    use crate::testing::{envelope, fixture, headers_json};
-
-    fn every_fixture_event() -> Vec<String> {
-        let mut events = Vec::new();
-        for dir in ["samples", "synthetic"] {
-            let full = format!("{}/fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
-            for entry in std::fs::read_dir(&full).expect("fixtures") {
-                let name = entry.expect("entry").file_name();
-                let name = name.to_string_lossy();
-                // Whole envelopes are bodies; fragments are parts of events.
-                if !name.contains("envelope") && !name.contains("fragment") {
-                    events.push(fixture(&format!("{dir}/{name}")).trim().to_owned());
-                }
-            }
-        }
-        events
-    }
+    use crate::testing::{envelope, fixture, fixture_events, headers_json};
 
     /// Bodies of every shape: ordinary deliveries and everything around them that the one pass
     /// must either read exactly as the two passes do or leave to them.
     fn bodies() -> Vec<String> {
-        let events = every_fixture_event();
+        let events = fixture_events();
         let refs: Vec<&str> = events.iter().map(String::as_str).collect();
         let one = &refs[0];
         let mut bodies: Vec<String> = refs.iter().map(|e| envelope(&[e])).collect();
@@ -667,7 +651,7 @@ mod one_pass_tests {
     #[test]
     fn ordinary_deliveries_take_the_one_pass() {
         let headers = headers_json();
-        let events = every_fixture_event();
+        let events = fixture_events();
         let refs: Vec<&str> = events.iter().map(String::as_str).collect();
         let pretty: serde_json::Value = serde_json::from_str(&envelope(&refs)).expect("json");
         for body in [

@@ -17,6 +17,23 @@ pub fn fixture(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("fixture {full}: {e}"))
 }
 
+/// Every whole System Log event among the fixtures, trimmed (envelopes are bodies; fragments are
+/// parts of events).
+pub fn fixture_events() -> Vec<String> {
+    let mut events = Vec::new();
+    for dir in ["samples", "synthetic"] {
+        let full = format!("{}/fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(&full).expect("fixtures") {
+            let name = entry.expect("entry").file_name();
+            let name = name.to_string_lossy();
+            if !name.contains("envelope") && !name.contains("fragment") {
+                events.push(fixture(&format!("{dir}/{name}")).trim().to_owned());
+            }
+        }
+    }
+    events
+}
+
 /// An Okta envelope holding these events verbatim.
 pub fn envelope(events: &[&str]) -> String {
     format!(
