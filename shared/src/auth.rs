@@ -1,12 +1,14 @@
 //! The hook secret: checked in constant time, and never let out in a published header.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use memchr::memmem;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::json::Json;
 use crate::Error;
 
@@ -19,7 +21,7 @@ pub struct Auth {
     /// SHA-256 of each accepted secret: comparing fixed-size digests hides the secret's length too.
     digests: Vec<[u8; 32]>,
     /// Kept to redact a secret that also shows up in another header.
-    secrets: Vec<Secret>,
+    finders: Vec<SecretFinder>,
     /// Only ever true with no secret: see [`Config::allow_unauthenticated`].
     allow_unauthenticated: bool,
 }
@@ -33,7 +35,11 @@ impl Auth {
                 .iter()
                 .map(|s| digest(s.expose().as_bytes()))
                 .collect(),
-            secrets: config.secrets.clone(),
+            finders: config
+                .secrets
+                .iter()
+                .map(|s| SecretFinder(memmem::Finder::new(s.expose()).into_owned()))
+                .collect(),
             allow_unauthenticated: config.allow_unauthenticated && config.secrets.is_empty(),
         }
     }
@@ -68,23 +74,29 @@ impl Auth {
     /// repeated headers joined with ", ", the secret header's value (and any value containing a
     /// secret) replaced by [`REDACTED`].
     pub fn redacted_headers(&self, headers: &HeaderMap) -> String {
-        // Sorted by name, as a JSON object map (BTreeMap) sorts them, without building one.
-        let mut names: Vec<&HeaderName> = headers.keys().collect();
-        names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-        let mut out = Json(String::with_capacity(64 * names.len() + 2));
+        // One pass over the map (a lookup per name cost more than writing the JSON), sorted by
+        // name as a JSON object map (BTreeMap) sorts them; the sort is stable, so a repeated
+        // header's values stay in the order they came.
+        let mut pairs: Vec<(&HeaderName, &HeaderValue)> = headers.iter().collect();
+        pairs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let mut out = Json(String::with_capacity(64 * pairs.len() + 2));
         out.0.push('{');
-        for name in names {
-            let mut values = headers.get_all(name).iter();
-            let mut value = values
-                .next()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()))
-                .unwrap_or_default();
-            for v in values {
+        for same in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let [(name, first), more @ ..] = same else {
+                continue; // chunk_by yields no empty chunk
+            };
+            let mut value = text(first);
+            for (_, v) in more {
                 let joined = value.to_mut();
                 joined.push_str(", ");
-                joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                joined.push_str(&text(v));
             }
-            if *name == self.header || self.secrets.iter().any(|s| value.contains(s.expose())) {
+            if *name == self.header
+                || self
+                    .finders
+                    .iter()
+                    .any(|f| f.find(value.as_bytes()).is_some())
+            {
                 value = Cow::Borrowed(REDACTED);
             }
             // http's HeaderName is lowercase already.
@@ -92,6 +104,30 @@ impl Auth {
         }
         out.0.push('}');
         out.0
+    }
+}
+
+/// A header value as text; bytes that are not UTF-8 become U+FFFD.
+fn text(value: &HeaderValue) -> Cow<'_, str> {
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()),
+    }
+}
+
+/// A prepared search for one secret, so that a header that merely contains it is redacted too.
+/// Its `Debug` says nothing of the secret.
+struct SecretFinder(memmem::Finder<'static>);
+
+impl SecretFinder {
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        self.0.find(haystack)
+    }
+}
+
+impl fmt::Debug for SecretFinder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretFinder([REDACTED])")
     }
 }
 
@@ -194,6 +230,17 @@ mod tests {
                 "accept": "application/json", "x-multi": "a, b"
             })
         );
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let shown = format!("{:?}", auth(&["Basic s3cret", "Basic 0ld"]));
+        // As text, or as the list of bytes a derived Debug of a byte buffer prints.
+        let as_bytes = format!("{:?}", "s3cret".as_bytes());
+        let as_bytes = as_bytes.trim_matches(|c| c == '[' || c == ']');
+        for secret in ["s3cret", "0ld", as_bytes] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     /// The hand-written object is what serde_json writes for the same map, byte for byte, with

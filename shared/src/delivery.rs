@@ -194,6 +194,9 @@ fn scan(json: &str, limit: usize) -> Scan {
         i += 1;
         // Whitespace, numbers and literals change nothing: most bytes outside strings end here.
         if !MATTERS[usize::from(b)] {
+            if b <= b' ' {
+                i += whitespace_run(bytes.get(i..).unwrap_or_default());
+            }
             continue;
         }
         match b {
@@ -202,9 +205,7 @@ fn scan(json: &str, limit: usize) -> Scan {
                 let mut escaped = false;
                 // Inside a string: jump from escape to escape until the closing quote.
                 loop {
-                    let found = bytes
-                        .get(i..)
-                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest));
+                    let found = bytes.get(i..).and_then(quote_or_backslash);
                     let Some(at) = found else {
                         return Scan::default(); // unterminated: the parser would not have accepted it
                     };
@@ -329,6 +330,47 @@ const MATTERS: [bool; 256] = {
     }
     table
 };
+
+/// Eight bytes at once: short runs are what JSON outside strings and Okta's strings are made of,
+/// and a call into memchr costs more than the whole search for them.
+const WORD: usize = 8;
+const ONES: u64 = u64::from_ne_bytes([0x01; WORD]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; WORD]);
+
+/// The first `"` or `\` in `rest`: word by word for the first few words, then memchr.
+fn quote_or_backslash(rest: &[u8]) -> Option<usize> {
+    const SHORT: usize = 4 * WORD;
+    let head = &rest[..rest.len().min(SHORT)];
+    let mut words = head.chunks_exact(WORD);
+    for (k, word) in words.by_ref().enumerate() {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let (q, b) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
+        // The lowest flagged byte is exact (a borrow only flags bytes above a match).
+        let hits = ((q.wrapping_sub(ONES) & !q) | (b.wrapping_sub(ONES) & !b)) & HIGHS;
+        if hits != 0 {
+            return Some(k * WORD + (hits.trailing_zeros() / 8) as usize);
+        }
+    }
+    let searched = head.len() - words.remainder().len();
+    memchr::memchr2(b'"', b'\\', &rest[searched..]).map(|at| searched + at)
+}
+
+/// How many of the bytes at the start of `rest` are whitespace, counted a word at a time, after
+/// a whitespace byte outside strings (runs of indentation in pretty-printed JSON).
+fn whitespace_run(rest: &[u8]) -> usize {
+    let mut run = 0;
+    for word in rest.chunks_exact(WORD) {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        // High bit set in each byte above b' ' (0x21 + 0x5F = 0x80). Outside strings JSON is
+        // ASCII, so every byte before the first flagged one is whitespace and no carry reaches it.
+        let other = w.wrapping_add(ONES * 0x5F) & HIGHS;
+        if other != 0 {
+            return run + (other.trailing_zeros() / 8) as usize;
+        }
+        run += WORD;
+    }
+    run
+}
 
 /// Digits a number may have and still be a double whatever they are (f64 reaches 1.8e308);
 /// a longer run of skipped bytes is checked.
@@ -498,8 +540,37 @@ mod raw_json_tests {
         None
     }
 
-    /// The memchr version answers as the byte-by-byte one on the fixtures, on every cut of them
-    /// that still parses, and on generated strings of the characters that matter.
+    #[test]
+    fn word_searches_agree_with_a_byte_loop() {
+        let text = "  \n\t x\"ab\\cdefgh é😀 \r\n        ijklmnopqrstuvwxyz\"0123456789abcdefghijklmnop\\ ";
+        let bytes = text.as_bytes();
+        for from in 0..bytes.len() {
+            for to in from..=bytes.len() {
+                let rest = &bytes[from..to];
+                assert_eq!(
+                    quote_or_backslash(rest),
+                    rest.iter().position(|b| matches!(b, b'"' | b'\\')),
+                    "{from}..{to}"
+                );
+                // Counted only where JSON outside strings can be: from a whitespace byte to an
+                // ASCII one.
+                let outside = rest.iter().find(|b| **b > b' ').is_none_or(u8::is_ascii);
+                if outside && rest.first().is_some_and(|b| *b <= b' ') {
+                    let run = rest.iter().take_while(|b| **b <= b' ').count();
+                    let counted = whitespace_run(rest);
+                    // Whole words at least as far as the run goes, never past its end.
+                    assert!(counted <= run, "{from}..{to}");
+                    assert!(
+                        counted == run || run - counted < WORD && rest.len() - counted < WORD,
+                        "{from}..{to}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The word-at-a-time version answers as the byte-by-byte one on the fixtures and on
+    /// generated JSON: strings of the characters that matter, short and long, whitespace runs.
     #[test]
     fn fast_scan_agrees_with_the_byte_by_byte_one() {
         let mut texts: Vec<String> = Vec::new();
@@ -517,8 +588,9 @@ mod raw_json_tests {
                 *seed ^= *seed << 17;
                 *seed
             };
-            const PIECES: [&str; 9] = [
+            const PIECES: [&str; 10] = [
                 "a",
+                "a string longer than four words, with é and 😀 in it",
                 "\\\"",
                 "\\\\",
                 "\\u0041",
@@ -532,7 +604,7 @@ mod raw_json_tests {
                 0 => {
                     out.push('"');
                     for _ in 0..next() % 6 {
-                        out.push_str(PIECES[(next() % 9) as usize]);
+                        out.push_str(PIECES[(next() % 10) as usize]);
                     }
                     out.push('"');
                 }
@@ -540,14 +612,19 @@ mod raw_json_tests {
                     let (open, close) = if kind == 1 { ('[', ']') } else { ('{', '}') };
                     out.push(open);
                     for n in 0..next() % 4 {
+                        // Whitespace runs of 0 to 19 bytes around the tokens.
+                        let space = &"\n    \t    \r        "[..out.len() % 20];
                         if n > 0 {
                             out.push(',');
                         }
+                        out.push_str(space);
                         if kind == 2 {
                             value(seed, 0, out);
                             out.push(':');
+                            out.push_str(space);
                         }
                         value(seed, depth - 1, out);
+                        out.push_str(space);
                     }
                     out.push(close);
                 }

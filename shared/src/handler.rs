@@ -119,7 +119,7 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
         let span = self.request_span(invocation.as_ref());
         let mut report = Report::default();
         let result = self
-            .respond(request, invocation.as_ref(), &mut report)
+            .respond(request, started, invocation.as_ref(), &mut report)
             .instrument(span.clone())
             .await;
         span.in_scope(|| self.finish(result, &report, started, invocation.as_ref()))
@@ -210,6 +210,7 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
     async fn respond<B>(
         &self,
         request: Request<B>,
+        started: tokio::time::Instant,
         invocation: Option<&Invocation>,
         report: &mut Report,
     ) -> Result<Response<String>, Error>
@@ -218,10 +219,7 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        let arrival = parts
-            .extensions
-            .get::<Arrival>()
-            .map_or_else(tokio::time::Instant::now, |a| a.0);
+        let arrival = parts.extensions.get::<Arrival>().map_or(started, |a| a.0);
         match parts.method {
             Method::GET => verify(&parts.headers),
             Method::POST => {

@@ -183,19 +183,26 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
         let mut round = 0;
         loop {
             let calls = pack(&sizes, &pending, self.limits.max_request_bytes);
-            let answers: Vec<(Vec<usize>, BatchResult)> = stream::iter(calls)
-                .map(|call| async move {
-                    let batch: Vec<&Entry> = call.iter().map(|&i| &entries[i]).collect();
-                    let answer =
-                        match tokio::time::timeout_at(deadline, self.publisher.put(&batch)).await {
-                            Ok(answer) => answer,
-                            Err(_) => Err(Failure::retryable("Timeout")),
-                        };
-                    (call, answer)
-                })
-                .buffer_unordered(MAX_CONCURRENT_CALLS)
-                .collect()
-                .await;
+            let send = |call: Vec<usize>| async move {
+                let batch: Vec<&Entry> = call.iter().map(|&i| &entries[i]).collect();
+                let answer =
+                    match tokio::time::timeout_at(deadline, self.publisher.put(&batch)).await {
+                        Ok(answer) => answer,
+                        Err(_) => Err(Failure::retryable("Timeout")),
+                    };
+                (call, answer)
+            };
+            // Most deliveries fit one call: no concurrency machinery for it.
+            let answers: Vec<(Vec<usize>, BatchResult)> = match <[_; 1]>::try_from(calls) {
+                Ok([call]) => vec![send(call).await],
+                Err(calls) => {
+                    stream::iter(calls)
+                        .map(send)
+                        .buffer_unordered(MAX_CONCURRENT_CALLS)
+                        .collect()
+                        .await
+                }
+            };
             let mut retry: Vec<(usize, Failure)> = Vec::new();
             for (call, answer) in answers {
                 outcome.calls += 1;
