@@ -161,7 +161,7 @@ fn raw_json_problem(json: &str, limit: usize) -> Option<String> {
 }
 
 /// One pass over JSON the parser has already accepted. String contents, most of an Okta event's
-/// bytes, are skipped with memchr rather than read byte by byte.
+/// bytes, are skipped a word at a time ([`quote_or_backslash`]) rather than read byte by byte.
 fn scan(json: &str, limit: usize) -> Scan {
     let bytes = json.as_bytes();
     let hex = |at: usize| {
