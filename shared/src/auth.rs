@@ -107,7 +107,8 @@ impl Auth {
     }
 }
 
-/// A header value as text; bytes that are not UTF-8 become U+FFFD.
+/// A header value as text; bytes that are not UTF-8 become U+FFFD. (`from_utf8` first: for the
+/// usual ASCII value it is much cheaper than `from_utf8_lossy`'s chunked walk.)
 fn text(value: &HeaderValue) -> Cow<'_, str> {
     match std::str::from_utf8(value.as_bytes()) {
         Ok(text) => Cow::Borrowed(text),
