@@ -2,10 +2,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use memchr::memmem;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::Config;
@@ -18,8 +18,12 @@ pub const REDACTED: &str = "[REDACTED]";
 #[derive(Debug)]
 pub struct Auth {
     header: HeaderName,
-    /// SHA-256 of each accepted secret: comparing fixed-size digests hides the secret's length too.
-    digests: Vec<[u8; 32]>,
+    /// Each accepted secret, with its hash under `keys`: the hashes are compared in constant
+    /// time, so timing says nothing of a secret's bytes or length; a matching hash is then
+    /// confirmed byte for byte, so acceptance never rests on the hash alone.
+    secrets: Vec<(u64, Secret)>,
+    /// Random per process (SipHash keys), so no one can work out a hash offline.
+    keys: RandomState,
     /// Kept to redact a secret that also shows up in another header.
     finders: Vec<SecretFinder>,
     /// Only ever true with no secret: see [`Config::allow_unauthenticated`].
@@ -28,13 +32,18 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(config: &Config) -> Self {
+        let keys = RandomState::new();
         Self {
             header: config.auth_header.clone(),
-            digests: config
+            secrets: config
                 .secrets
                 .iter()
-                .map(|s| digest(s.expose().as_bytes()))
+                .map(|s| {
+                    let bytes = s.expose().as_bytes();
+                    (keys.hash_one(bytes), Secret(bytes.to_vec()))
+                })
                 .collect(),
+            keys,
             finders: config
                 .secrets
                 .iter()
@@ -53,17 +62,19 @@ impl Auth {
         // No secret and no explicit switch accepts nothing (Config refuses this at start anyway).
         let Some(presented) = headers
             .get(&self.header)
-            .filter(|_| !self.digests.is_empty())
+            .filter(|_| !self.secrets.is_empty())
         else {
             return Err(Error::MissingSecret(self.header.to_string()));
         };
-        let presented = digest(presented.as_bytes());
+        let presented = presented.as_bytes();
+        let hash = self.keys.hash_one(presented);
         // Compare with every secret, without stopping early, so timing says nothing about which.
         let matched = self
-            .digests
+            .secrets
             .iter()
-            .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&presented));
-        if bool::from(matched) {
+            .fold(subtle::Choice::from(0), |acc, (h, _)| acc | h.ct_eq(&hash));
+        // Only a presented secret gets this far: comparing its bytes tells it nothing new.
+        if bool::from(matched) && self.secrets.iter().any(|(_, s)| s.0 == presented) {
             Ok(())
         } else {
             Err(Error::WrongSecret(self.header.to_string()))
@@ -132,8 +143,13 @@ impl fmt::Debug for SecretFinder {
     }
 }
 
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+/// A secret's bytes, which `Debug` does not print.
+struct Secret(Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! A delivery's body -> the card's entries. Pure: bytes in, entries out.
 
-use std::ops::Range;
-
 use crate::card::{Card, DeliveryInfo};
+use crate::checked;
 use crate::error::describe_json_error;
 use crate::okta::{Delivery, LogEvent};
 use crate::publish::Entry;
@@ -47,19 +46,11 @@ fn delivery_text(body: &[u8]) -> Result<&str, Error> {
     })
 }
 
-/// The events read straight into [`LogEvent`]s with the envelope, and their verbatim text found
-/// by the same scan that checks what the parser lets through: each event's bytes are read twice,
-/// not three times. `None` when the body is anything but a plain delivery.
+/// The events read straight into [`LogEvent`]s with the envelope, every byte the models do not
+/// read checked on the way, and each event's verbatim text found by where its keys lie: the
+/// body is read once. `None` when the body is anything but a plain delivery.
 fn one_pass(card: &Card, text: &str, headers: &str) -> Option<Result<Mapped, Error>> {
-    let delivery: Delivery<LogEvent> = serde_json::from_str(text).ok()?;
-    let scan = scan(text, MAX_DEPTH);
-    if let Some(problem) = scan.problem {
-        return Some(Err(not_valid_json(&problem)));
-    }
-    let spans = scan.events?;
-    if spans.len() != delivery.data.events.len() {
-        return None;
-    }
+    let (delivery, spans) = checked::read(text)?;
     let Delivery {
         event_id,
         event_time,
@@ -85,7 +76,7 @@ pub fn map_delivery_two_pass(card: &Card, body: &[u8], headers: &str) -> Result<
     let text = delivery_text(body)?;
     let delivery: Delivery = serde_json::from_str(text)
         .map_err(|e| Error::BadRequest(describe_json_error(&e, "request body")))?;
-    if let Some(problem) = scan(text, MAX_DEPTH).problem {
+    if let Some(problem) = scan(text, MAX_DEPTH) {
         return Err(not_valid_json(&problem));
     }
     let info = DeliveryInfo {
@@ -96,6 +87,11 @@ pub fn map_delivery_two_pass(card: &Card, body: &[u8], headers: &str) -> Result<
     };
     let events = delivery.data.events.iter().map(|raw| (raw.get(), None));
     mapped(card, &info, events)
+}
+
+/// What a consumer may refuse in a raw value with `depth` containers around it, if anything.
+pub(crate) fn problem(raw: &str, depth: usize) -> Option<String> {
+    scan(raw, MAX_DEPTH.saturating_sub(depth))
 }
 
 fn not_valid_json(problem: &str) -> Error {
@@ -143,26 +139,11 @@ fn mapped<'a>(
     })
 }
 
-/// What one scan of a parsed body found.
-#[derive(Debug, Default)]
-struct Scan {
-    /// What serde_json lets through in raw and skipped values but a consumer of the published
-    /// detail may refuse: nesting deeper than the limit, or a `\u` escape of an unpaired UTF-16
-    /// surrogate.
-    problem: Option<String>,
-    /// Where each element of `data.events` lies, when the body is an object holding one `data`
-    /// object holding one `events` array, with those keys written without escapes.
-    events: Option<Vec<Range<usize>>>,
-}
-
-#[cfg(test)]
-fn raw_json_problem(json: &str, limit: usize) -> Option<String> {
-    scan(json, limit).problem
-}
-
-/// One pass over JSON the parser has already accepted. String contents, most of an Okta event's
-/// bytes, are skipped a word at a time ([`quote_or_backslash`]) rather than read byte by byte.
-fn scan(json: &str, limit: usize) -> Scan {
+/// What serde_json lets through in raw and skipped values but a consumer of the published detail
+/// may refuse, in JSON the parser has already accepted: nesting deeper than `limit`, a `\u` escape
+/// of an unpaired UTF-16 surrogate, or a number out of range. One pass; string contents, most of
+/// an Okta event's bytes, are skipped a word at a time ([`quote_or_backslash`]).
+fn scan(json: &str, limit: usize) -> Option<String> {
     let bytes = json.as_bytes();
     let hex = |at: usize| {
         bytes
@@ -170,18 +151,7 @@ fn scan(json: &str, limit: usize) -> Scan {
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u16::from_str_radix(h, 16).ok())
     };
-    let problem = |p: String| Scan {
-        problem: Some(p),
-        events: None,
-    };
     let (mut depth, mut i) = (0usize, 0usize);
-    // The path to `data.events`, followed at depths 1 and 2 only: whether each of those levels is
-    // an object, whether the next string there is a key, and whether the last key read there is
-    // the one on the path.
-    let (mut object, mut expect_key, mut on_path) = ([false; 3], false, [false; 3]);
-    let (mut in_data, mut in_events, mut seen) = (false, false, [0u8; 2]);
-    let mut plain = true; // no path key escaped, no second `data` or `events`
-    let (mut spans, mut start) = (Vec::new(), None::<usize>);
     // Where the value being read began (just past `[`, `,` or `:`). A number the parser skipped
     // may be one it refuses to read as a value: one with an exponent, or too many digits for a
     // double. Both are rare; serde_json's own f64 reading decides, when the value ends.
@@ -189,6 +159,7 @@ fn scan(json: &str, limit: usize) -> Scan {
     let out_of_range = |value_at: usize, end: usize| {
         end - value_at > MAX_PLAIN_NUMBER && !number_in_range(bytes, value_at)
     };
+    let out_of_range_problem = || Some("a number out of range".to_owned());
     while i < bytes.len() {
         let b = bytes[i];
         i += 1;
@@ -201,19 +172,16 @@ fn scan(json: &str, limit: usize) -> Scan {
         }
         match b {
             b'"' => {
-                let opened = i;
-                let mut escaped = false;
                 // Inside a string: jump from escape to escape until the closing quote.
                 loop {
                     let found = bytes.get(i..).and_then(quote_or_backslash);
                     let Some(at) = found else {
-                        return Scan::default(); // unterminated: the parser would not have accepted it
+                        return None; // unterminated: the parser would not have accepted it
                     };
                     i += at + 1;
                     if bytes[i - 1] == b'"' {
                         break;
                     }
-                    escaped = true;
                     if bytes.get(i) != Some(&b'u') {
                         i += 1; // a one-character escape
                         continue;
@@ -221,103 +189,52 @@ fn scan(json: &str, limit: usize) -> Scan {
                     let unit = hex(i + 1).unwrap_or(0);
                     i += 5;
                     if (0xDC00..0xE000).contains(&unit) {
-                        return problem("an unpaired UTF-16 surrogate escape".into());
+                        return Some("an unpaired UTF-16 surrogate escape".into());
                     }
                     if (0xD800..0xDC00).contains(&unit) {
                         let low = (bytes.get(i..i + 2) == Some(b"\\u"))
                             .then(|| hex(i + 2))
                             .flatten();
                         if !low.is_some_and(|l| (0xDC00..0xE000).contains(&l)) {
-                            return problem("an unpaired UTF-16 surrogate escape".into());
+                            return Some("an unpaired UTF-16 surrogate escape".into());
                         }
                         i += 6;
                     }
                 }
-                if expect_key && (depth == 1 || depth == 2) {
-                    expect_key = false;
-                    plain &= !escaped;
-                    let wanted: &[u8] = if depth == 1 { b"data" } else { b"events" };
-                    on_path[depth] = &bytes[opened..i - 1] == wanted;
-                }
             }
             b'[' | b'{' => {
-                let is_object = b == b'{';
-                match depth {
-                    0 => plain &= is_object,
-                    1 if object[1] && on_path[1] => {
-                        plain &= is_object;
-                        in_data = true;
-                        seen[0] = seen[0].saturating_add(1);
-                    }
-                    2 if in_data && object[2] && on_path[2] => {
-                        plain &= !is_object;
-                        in_events = true;
-                        seen[1] = seen[1].saturating_add(1);
-                        start = element_start(bytes, i);
-                    }
-                    _ => {}
-                }
                 depth += 1;
                 if depth > limit {
-                    return problem(format!("nested deeper than {limit} levels"));
-                }
-                if depth <= 2 {
-                    object[depth] = is_object;
-                    expect_key = is_object;
-                    on_path[depth] = false;
+                    return Some(format!("nested deeper than {limit} levels"));
                 }
                 value_at = i;
             }
             b']' | b'}' => {
                 if out_of_range(value_at, i - 1) {
-                    return problem("a number out of range".into());
-                }
-                if in_events && depth == 3 {
-                    if let Some(s) = start.take() {
-                        spans.push(s..trimmed_end(bytes, i - 1));
-                    }
-                    in_events = false;
-                }
-                if in_data && depth == 2 {
-                    in_data = false;
+                    return out_of_range_problem();
                 }
                 depth = depth.saturating_sub(1);
             }
             b',' => {
                 if out_of_range(value_at, i - 1) {
-                    return problem("a number out of range".into());
+                    return out_of_range_problem();
                 }
                 value_at = i;
-                if in_events && depth == 3 {
-                    if let Some(s) = start.take() {
-                        spans.push(s..trimmed_end(bytes, i - 1));
-                    }
-                    start = element_start(bytes, i);
-                }
-                if depth == 1 || depth == 2 {
-                    expect_key = object[depth];
-                }
             }
-            b':' => {
-                expect_key = false;
-                value_at = i;
-            }
+            b':' => value_at = i,
             // An exponent (`e` also ends `true` and `false`, after a letter).
             b'e' | b'E'
                 if i >= 2 && bytes[i - 2].is_ascii_digit() && !number_in_range(bytes, i - 1) =>
             {
-                return problem("a number out of range".into());
+                return out_of_range_problem();
             }
             _ => {}
         }
     }
     if out_of_range(value_at, i) {
-        return problem("a number out of range".into());
+        return out_of_range_problem();
     }
-    Scan {
-        problem: None,
-        events: (plain && seen == [1, 1]).then_some(spans),
-    }
+    None
 }
 
 /// The bytes [`scan`] looks at outside strings.
@@ -396,28 +313,12 @@ fn number_in_range(bytes: &[u8], at: usize) -> bool {
     }
 }
 
-/// Where the array element after `at` (just past `[` or `,`) starts, if one does.
-fn element_start(bytes: &[u8], mut at: usize) -> Option<usize> {
-    while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\n' | b'\r') {
-        at += 1;
-    }
-    (at < bytes.len() && bytes[at] != b']').then_some(at)
-}
-
-/// Where a value that ends before `at` ends, without the whitespace before `at`.
-fn trimmed_end(bytes: &[u8], mut at: usize) -> usize {
-    while at > 0 && matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r') {
-        at -= 1;
-    }
-    at
-}
-
 #[cfg(test)]
 mod raw_json_tests {
     use super::*;
 
     fn deeper(json: &str, limit: usize) -> bool {
-        raw_json_problem(json, limit).is_some_and(|p| p.starts_with("nested"))
+        scan(json, limit).is_some_and(|p| p.starts_with("nested"))
     }
 
     #[test]
@@ -441,7 +342,7 @@ mod raw_json_tests {
             r#"{"a":"\ud83d\\ude00"}"#,
         ] {
             assert_eq!(
-                raw_json_problem(bad, MAX_DEPTH).as_deref(),
+                scan(bad, MAX_DEPTH).as_deref(),
                 Some("an unpaired UTF-16 surrogate escape"),
                 "{bad}"
             );
@@ -451,7 +352,7 @@ mod raw_json_tests {
             r#"{"a":"\\u0041"}"#,
             "{\"a\":\"\u{1F600}\"}",
         ] {
-            assert_eq!(raw_json_problem(good, MAX_DEPTH), None, "{good}");
+            assert_eq!(scan(good, MAX_DEPTH), None, "{good}");
         }
     }
 
@@ -469,7 +370,7 @@ mod raw_json_tests {
             format!(r#"{{"a":1e{digits}}}"#),
         ] {
             assert_eq!(
-                raw_json_problem(&bad, MAX_DEPTH).as_deref(),
+                scan(&bad, MAX_DEPTH).as_deref(),
                 Some("a number out of range"),
                 "{bad}"
             );
@@ -481,7 +382,7 @@ mod raw_json_tests {
             format!(r#"{{"a":{spaces}1e5{spaces},"b":{spaces}true{spaces}}}"#),
             format!(r#"{{"a":"{digits}"}}"#),
         ] {
-            assert_eq!(raw_json_problem(&good, MAX_DEPTH), None, "{good}");
+            assert_eq!(scan(&good, MAX_DEPTH), None, "{good}");
         }
     }
 
@@ -642,11 +543,7 @@ mod raw_json_tests {
         }
         for text in &texts {
             for limit in [1, 3, MAX_DEPTH] {
-                assert_eq!(
-                    raw_json_problem(text, limit),
-                    byte_by_byte(text, limit),
-                    "{text}"
-                );
+                assert_eq!(scan(text, limit), byte_by_byte(text, limit), "{text}");
             }
         }
     }
@@ -739,30 +636,65 @@ mod one_pass_tests {
             let read = one_pass(CARDS[0], &body, &headers);
             assert!(matches!(read, Some(Ok(_))), "{body}");
         }
-        // Anything unusual is left to the two passes.
+        // Anything that could hide an event's bounds or a problem is left to the two passes.
         for body in [
-            r#"{"d\u0061ta":{"events":[]}}"#,
+            r#"{"data":{"events":[{"\u0075uid":"x"}]}}"#,
+            r#"{"data":{"events":[{}]}}"#,
+            r#"{"data":{"events":[{"uuid":"x"}]},"\u0065ventId":"y"}"#,
             r#"{"data":{"events":[{"uuid":"\ud800"}]}}"#,
+            r#"{"data":{"events":[{"client":{"x":["\udc00"]}}]}}"#,
+            r#"{"data":{"events":[{"client":{"n":-1e400}}]}}"#,
+            r#"{"data":{"events":[{"debugContext":{"debugData":{"x":"\ud83d"}}}]}}"#,
+            r#"{"data":{"events":[{"actor":{"detailEntry":[1e309]}}]}}"#,
             r#"{"data":[[]]}"#,
         ] {
             assert!(one_pass(CARDS[0], body, &headers).is_none(), "{body}");
         }
     }
 
+    /// Nesting is checked in skipped and raw values alike, to the level: the one pass reads
+    /// what is within the limit, leaves the rest to the two passes, and never accepts more.
+    #[test]
+    fn nesting_is_checked_to_the_level() {
+        let headers = headers_json();
+        let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        // Four containers around an event's fields; five around debugData's value (a raw value).
+        let skipped = |n| format!(r#"{{"data":{{"events":[{{"x":{}}}]}}}}"#, nested(n));
+        let raw = |n| {
+            let value = nested(n);
+            format!(r#"{{"data":{{"events":[{{"debugContext":{{"debugData":{value}}}}}]}}}}"#)
+        };
+        let read = |body: &str| one_pass(CARDS[0], body, &headers).is_some();
+        let two = |body: &str| map_delivery_two_pass(CARDS[0], body.as_bytes(), &headers);
+        // serde_json walks skipped values to one level short of the limit; the scan of a raw
+        // value goes to the limit.
+        assert!(read(&skipped(MAX_DEPTH - 5)));
+        assert!(!read(&skipped(MAX_DEPTH - 4)) && two(&skipped(MAX_DEPTH - 4)).is_ok());
+        assert!(read(&raw(MAX_DEPTH - 5)));
+        for deeper in [skipped(MAX_DEPTH - 3), raw(MAX_DEPTH - 4)] {
+            assert!(!read(&deeper));
+            let refused = map_delivery(CARDS[0], deeper.as_bytes(), &headers);
+            assert!(
+                matches!(&refused, Err(Error::BadRequest(m)) if m.contains("nested deeper than 128")),
+                "{refused:?}"
+            );
+        }
+    }
+
     /// Each span is exactly the text serde_json captures as the element's raw value.
     #[test]
     fn spans_are_the_raw_values() {
+        let mut read = 0;
         for body in bodies() {
-            let Ok(delivery) = serde_json::from_str::<Delivery>(&body) else {
+            let Some((_, spans)) = checked::read(&body) else {
                 continue;
             };
-            let scan = scan(&body, MAX_DEPTH);
-            let Some(spans) = scan.events else {
-                continue;
-            };
+            read += 1;
+            let delivery: Delivery = serde_json::from_str(&body).expect("a delivery");
             let texts: Vec<&str> = spans.into_iter().map(|s| &body[s]).collect();
             let raws: Vec<&str> = delivery.data.events.iter().map(|r| r.get()).collect();
             assert_eq!(texts, raws, "{body}");
         }
+        assert!(read > 10, "only {read} bodies read in one pass");
     }
 }

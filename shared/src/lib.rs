@@ -13,6 +13,7 @@
 pub mod apigw;
 pub mod auth;
 pub mod card;
+mod checked;
 pub mod config;
 pub mod delivery;
 pub mod emf;
