@@ -18,14 +18,12 @@ pub const REDACTED: &str = "[REDACTED]";
 #[derive(Debug)]
 pub struct Auth {
     header: HeaderName,
-    /// Each accepted secret, with its hash under `keys`: the hashes are compared in constant
-    /// time, so timing says nothing of a secret's bytes or length; a matching hash is then
-    /// confirmed byte for byte, so acceptance never rests on the hash alone.
-    secrets: Vec<(u64, Secret)>,
+    /// Each accepted secret: the hashes are compared in constant time, so timing says nothing
+    /// of a secret's bytes or length; a matching hash is then confirmed byte for byte, so
+    /// acceptance never rests on the hash alone.
+    secrets: Vec<Secret>,
     /// Random per process (SipHash keys), so no one can work out a hash offline.
     keys: RandomState,
-    /// Kept to redact a secret that also shows up in another header.
-    finders: Vec<SecretFinder>,
     /// Only ever true with no secret: see [`Config::allow_unauthenticated`].
     allow_unauthenticated: bool,
 }
@@ -38,17 +36,12 @@ impl Auth {
             secrets: config
                 .secrets
                 .iter()
-                .map(|s| {
-                    let bytes = s.expose().as_bytes();
-                    (keys.hash_one(bytes), Secret(bytes.to_vec()))
+                .map(|s| Secret {
+                    hash: keys.hash_one(s.expose().as_bytes()),
+                    finder: memmem::Finder::new(s.expose()).into_owned(),
                 })
                 .collect(),
             keys,
-            finders: config
-                .secrets
-                .iter()
-                .map(|s| SecretFinder(memmem::Finder::new(s.expose()).into_owned()))
-                .collect(),
             allow_unauthenticated: config.allow_unauthenticated && config.secrets.is_empty(),
         }
     }
@@ -72,9 +65,9 @@ impl Auth {
         let matched = self
             .secrets
             .iter()
-            .fold(subtle::Choice::from(0), |acc, (h, _)| acc | h.ct_eq(&hash));
+            .fold(subtle::Choice::from(0), |acc, s| acc | s.hash.ct_eq(&hash));
         // Only a presented secret gets this far: comparing its bytes tells it nothing new.
-        if bool::from(matched) && self.secrets.iter().any(|(_, s)| s.0 == presented) {
+        if bool::from(matched) && self.secrets.iter().any(|s| s.finder.needle() == presented) {
             Ok(())
         } else {
             Err(Error::WrongSecret(self.header.to_string()))
@@ -104,7 +97,7 @@ impl Auth {
             }
             if *name == self.header
                 || self
-                    .finders
+                    .secrets
                     .iter()
                     .any(|f| f.find(value.as_bytes()).is_some())
             {
@@ -127,24 +120,18 @@ fn text(value: &HeaderValue) -> Cow<'_, str> {
     }
 }
 
-/// A prepared search for one secret, so that a header that merely contains it is redacted too.
-/// Its `Debug` says nothing of the secret.
-struct SecretFinder(memmem::Finder<'static>);
+/// One accepted secret: its keyed hash, and a search prepared for it (which holds its bytes), so
+/// that a header that merely contains it is redacted too. Its `Debug` shows neither.
+struct Secret {
+    hash: u64,
+    finder: memmem::Finder<'static>,
+}
 
-impl SecretFinder {
+impl Secret {
     fn find(&self, haystack: &[u8]) -> Option<usize> {
-        self.0.find(haystack)
+        self.finder.find(haystack)
     }
 }
-
-impl fmt::Debug for SecretFinder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretFinder([REDACTED])")
-    }
-}
-
-/// A secret's bytes, which `Debug` does not print.
-struct Secret(Vec<u8>);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
