@@ -18,6 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::ops::Range;
 
+use serde::de::value::{BorrowedStrDeserializer, MapDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -135,12 +136,6 @@ impl<'t> State<'t> {
             return None;
         }
         let bytes = self.text.as_bytes();
-        let starts: Vec<usize> = self
-            .starts
-            .borrow()
-            .iter()
-            .map(|&quote| before(bytes, quote, b'{'))
-            .collect::<Option<_>>()?;
         // What lies between the last event and what follows it, read backwards.
         let (after, closers): (usize, &[u8]) = match self.next_key.get() {
             Some((quote, 2)) => (before(bytes, quote, b',')?, b"]"),
@@ -151,17 +146,22 @@ impl<'t> State<'t> {
         for &closer in closers {
             last_end = before(bytes, last_end, closer)?;
         }
-        let ends = starts
-            .iter()
-            .skip(1)
-            .map(|&next| before(bytes, before(bytes, next, b',')?, b'}').map(|at| at + 1))
-            .chain(
-                starts
-                    .last()
-                    .map(|_| before(bytes, last_end, b'}').map(|at| at + 1)),
-            )
-            .collect::<Option<Vec<_>>>()?;
-        Some(starts.into_iter().zip(ends).map(|(s, e)| s..e).collect())
+        let starts = self.starts.borrow();
+        let mut spans = Vec::with_capacity(starts.len());
+        for (k, &quote) in starts.iter().enumerate() {
+            let start = before(bytes, quote, b'{')?;
+            // An event ends at the `}` before the `,` before the next one's `{`.
+            let end = match starts.get(k + 1) {
+                Some(&next) => before(
+                    bytes,
+                    before(bytes, before(bytes, next, b'{')?, b',')?,
+                    b'}',
+                )?,
+                None => before(bytes, last_end, b'}')?,
+            };
+            spans.push(start..end + 1);
+        }
+        Some(spans)
     }
 }
 
@@ -230,8 +230,11 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Checked<'_, '_, D> {
         if let Some(problem) = crate::delivery::problem(raw.get(), self.depth) {
             return Err(de::Error::custom(problem));
         }
-        raw.deserialize_newtype_struct(name, visitor)
-            .map_err(de::Error::custom)
+        // As serde_json hands a raw value over: a map of its one private key to the text.
+        visitor.visit_map(MapDeserializer::new(std::iter::once((
+            BorrowedStrDeserializer::new(RAW_VALUE),
+            BorrowedStrDeserializer::new(raw.get()),
+        ))))
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
