@@ -237,34 +237,36 @@ impl Detail<'_> {
                 + self.debug_context.debug_data.map_or(0, |d| d.get().len())
                 + 768,
         ));
-        out.0.push('{');
-        out.key("dateAndTime").text(self.date_and_time);
-        out.key("message").text(self.message);
-        out.key("eventId").text(self.event_id);
-        out.key("eventType").text(self.event_type);
-        out.key("eventTime").text(self.event_time);
-        out.key("version").text(self.version);
+        // Keys are written with their punctuation, one copy each: the order is fixed.
+        out.lit(r#"{"dateAndTime":"#).text(self.date_and_time);
+        out.lit(r#","message":"#).text(self.message);
+        out.lit(r#","eventId":"#).text(self.event_id);
+        out.lit(r#","eventType":"#).text(self.event_type);
+        out.lit(r#","eventTime":"#).text(self.event_time);
+        out.lit(r#","version":"#).text(self.version);
         match &self.person {
-            PersonOut::Admin(p) => out.key("admin").person(p, None),
-            PersonOut::Actor(p) => out.key("actor").person(p, None),
+            PersonOut::Admin(p) => out.lit(r#","admin":"#).person(p, None),
+            PersonOut::Actor(p) => out.lit(r#","actor":"#).person(p, None),
         }
-        out.key("oktaUser").person(&self.okta_user, None);
+        out.lit(r#","oktaUser":"#).person(&self.okta_user, None);
         match &self.extra {
             None => {}
             Some(ExtraOut::Reason(reason)) => {
-                out.key("reason").text(*reason);
+                out.lit(r#","reason":"#).text(*reason);
             }
-            Some(ExtraOut::MfaFactor(f)) => out.key("mfaFactor").person(&f.person, Some(f.detail)),
-            Some(ExtraOut::Phone(p)) => out.key("phone").person(p, None),
+            Some(ExtraOut::MfaFactor(f)) => {
+                out.lit(r#","mfaFactor":"#)
+                    .person(&f.person, Some(f.detail));
+            }
+            Some(ExtraOut::Phone(p)) => out.lit(r#","phone":"#).person(p, None),
         }
-        out.key("uuid").text(self.uuid);
-        out.key("eventDetails").0.push_str(self.event_details.0);
-        out.key("headers").0.push_str(self.headers.0);
-        out.key("source").text(self.source);
-        out.key("debugContext").0.push('{');
-        out.0.push_str("\"debugData\":");
+        out.lit(r#","uuid":"#).text(self.uuid);
+        out.lit(r#","eventDetails":"#).lit(self.event_details.0);
+        out.lit(r#","headers":"#).lit(self.headers.0);
+        out.lit(r#","source":"#).text(self.source);
+        out.lit(r#","debugContext":{"debugData":"#);
         out.raw(self.debug_context.debug_data);
-        out.0.push_str("}}");
+        out.lit("}}");
         out.0
     }
 }
@@ -276,15 +278,16 @@ impl Json {
 
     /// A [`Person`], and for a factor its `detail`.
     fn person(&mut self, p: &Person, detail: Option<Option<&RawValue>>) {
-        self.0.push('{');
-        self.key("id").text(p.id.as_deref());
-        self.key("alternateId").text(p.alternate_id.as_deref());
-        self.key("displayName").text(p.display_name.as_deref());
-        self.key("type").text(p.kind.as_deref());
+        self.lit(r#"{"id":"#).text(p.id.as_deref());
+        self.lit(r#","alternateId":"#)
+            .text(p.alternate_id.as_deref());
+        self.lit(r#","displayName":"#)
+            .text(p.display_name.as_deref());
+        self.lit(r#","type":"#).text(p.kind.as_deref());
         if let Some(detail) = detail {
-            self.key("detail").raw(detail);
+            self.lit(r#","detail":"#).raw(detail);
         }
-        self.0.push('}');
+        self.lit("}");
     }
 }
 

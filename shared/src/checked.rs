@@ -359,20 +359,15 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for CheckedVisitor<'_, '_, V> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        let depth = self.depth + 1;
-        let (state, seq) = (self.state, self.wrap(seq, depth));
-        let value = self.inner.visit_seq(seq)?;
-        state.seq_ends(depth);
-        Ok(value)
+        let seq = self.wrap(seq, self.depth + 1);
+        self.inner.visit_seq(seq)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let depth = self.depth + 1;
-        let (state, map) = (self.state, self.wrap(map, depth));
-        state.map_begins(depth);
-        let value = self.inner.visit_map(map)?;
-        state.map_ends(depth);
-        Ok(value)
+        self.state.map_begins(depth);
+        let map = self.wrap(map, depth);
+        self.inner.visit_map(map)
     }
 
     /// No model reads an enum: refusing one leaves the body to the two passes.
@@ -391,7 +386,12 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Checked<'_, '_, A> {
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
         let seed = self.seed(seed);
-        self.inner.next_key_seed(seed)
+        let key = self.inner.next_key_seed(seed)?;
+        // Its end is told here, so the value read need not be held and moved on its way out.
+        if key.is_none() {
+            self.state.map_ends(self.depth);
+        }
+        Ok(key)
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
@@ -412,7 +412,11 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Checked<'_, '_, A> {
         seed: S,
     ) -> Result<Option<S::Value>, A::Error> {
         let seed = self.seed(seed);
-        self.inner.next_element_seed(seed)
+        let element = self.inner.next_element_seed(seed)?;
+        if element.is_none() {
+            self.state.seq_ends(self.depth);
+        }
+        Ok(element)
     }
 
     fn size_hint(&self) -> Option<usize> {

@@ -17,6 +17,12 @@ impl Json {
         self
     }
 
+    /// JSON written as it is: punctuation with a key, or a value already JSON.
+    pub fn lit(&mut self, json: &str) -> &mut Self {
+        self.0.push_str(json);
+        self
+    }
+
     pub fn text(&mut self, value: Option<&str>) -> &mut Self {
         match value {
             None => self.0.push_str("null"),
