@@ -192,19 +192,8 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
                     };
                 (call, answer)
             };
-            // Most deliveries fit one call: no concurrency machinery for it.
-            let answers: Vec<(Vec<usize>, BatchResult)> = match <[_; 1]>::try_from(calls) {
-                Ok([call]) => vec![send(call).await],
-                Err(calls) => {
-                    stream::iter(calls)
-                        .map(send)
-                        .buffer_unordered(MAX_CONCURRENT_CALLS)
-                        .collect()
-                        .await
-                }
-            };
             let mut retry: Vec<(usize, Failure)> = Vec::new();
-            for (call, answer) in answers {
+            let mut settle = |call: Vec<usize>, answer: BatchResult| {
                 outcome.calls += 1;
                 let results = match answer {
                     Ok(results) if results.len() == call.len() => results,
@@ -218,6 +207,23 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
                         Ok(()) => outcome.published += 1,
                         Err(failure) if failure.retryable => retry.push((i, failure)),
                         Err(failure) => for_good.push((i, failure)),
+                    }
+                }
+            };
+            // Most deliveries fit one call: no concurrency machinery for it.
+            match <[_; 1]>::try_from(calls) {
+                Ok([call]) => {
+                    let (call, answer) = send(call).await;
+                    settle(call, answer);
+                }
+                Err(calls) => {
+                    let answers: Vec<(Vec<usize>, BatchResult)> = stream::iter(calls)
+                        .map(send)
+                        .buffer_unordered(MAX_CONCURRENT_CALLS)
+                        .collect()
+                        .await;
+                    for (call, answer) in answers {
+                        settle(call, answer);
                     }
                 }
             }
