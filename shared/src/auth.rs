@@ -9,7 +9,7 @@ use memchr::memmem;
 use subtle::ConstantTimeEq;
 
 use crate::config::Config;
-use crate::json::Json;
+use crate::json::{plain, Json};
 use crate::Error;
 
 /// What replaces the secret header's value in a card's `headers`.
@@ -83,33 +83,62 @@ impl Auth {
         // header's values stay in the order they came.
         let mut pairs: Vec<(&HeaderName, &HeaderValue)> = headers.iter().collect();
         pairs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        let mut out = Json(String::with_capacity(64 * pairs.len() + 2));
-        out.0.push('{');
+        // Written as bytes and checked as UTF-8 once at the end: a check and a call per value
+        // cost more than the writing.
+        let mut out: Vec<u8> = Vec::with_capacity(64 * pairs.len() + 2);
+        out.push(b'{');
         for same in pairs.chunk_by(|a, b| a.0 == b.0) {
             let [(name, first), more @ ..] = same else {
                 continue; // chunk_by yields no empty chunk
             };
-            let mut value = text(first);
-            for (_, v) in more {
-                let joined = value.to_mut();
-                joined.push_str(", ");
-                joined.push_str(&text(v));
+            if out.len() > 1 {
+                out.push(b',');
             }
-            if *name == self.header
-                || self
+            // http's HeaderName is lowercase already, and never needs escaping.
+            out.push(b'"');
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b"\":");
+            let bytes = first.as_bytes();
+            if *name == self.header {
+                out.extend_from_slice(QUOTED_REDACTED.as_bytes());
+            } else if more.is_empty() && bytes.is_ascii() && plain(bytes) {
+                // The usual value: one, ASCII, nothing to escape.
+                let secret = self.secrets.iter().any(|f| f.find(bytes).is_some());
+                if secret {
+                    out.extend_from_slice(QUOTED_REDACTED.as_bytes());
+                } else {
+                    out.push(b'"');
+                    out.extend_from_slice(bytes);
+                    out.push(b'"');
+                }
+            } else {
+                let mut value = text(first);
+                for (_, v) in more {
+                    let joined = value.to_mut();
+                    joined.push_str(", ");
+                    joined.push_str(&text(v));
+                }
+                if self
                     .secrets
                     .iter()
                     .any(|f| f.find(value.as_bytes()).is_some())
-            {
-                value = Cow::Borrowed(REDACTED);
+                {
+                    value = Cow::Borrowed(REDACTED);
+                }
+                let mut quoted = Json(String::with_capacity(value.len() + 2));
+                quoted.text(Some(&value));
+                out.extend_from_slice(quoted.0.as_bytes());
             }
-            // http's HeaderName is lowercase already.
-            out.key(name.as_str()).text(Some(&value));
         }
-        out.0.push('}');
-        out.0
+        out.push(b'}');
+        // Only text and checked ASCII were written: this never falls back.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
+
+/// [`REDACTED`] as a JSON string.
+const QUOTED_REDACTED: &str = "\"[REDACTED]\"";
 
 /// A header value as text; bytes that are not UTF-8 become U+FFFD. (`from_utf8` first: for the
 /// usual ASCII value it is much cheaper than `from_utf8_lossy`'s chunked walk.)
