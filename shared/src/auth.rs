@@ -103,8 +103,7 @@ impl Auth {
                 out.extend_from_slice(QUOTED_REDACTED.as_bytes());
             } else if more.is_empty() && bytes.is_ascii() && plain(bytes) {
                 // The usual value: one, ASCII, nothing to escape.
-                let secret = self.secrets.iter().any(|f| f.find(bytes).is_some());
-                if secret {
+                if self.holds_secret(bytes) {
                     out.extend_from_slice(QUOTED_REDACTED.as_bytes());
                 } else {
                     out.push(b'"');
@@ -118,11 +117,7 @@ impl Auth {
                     joined.push_str(", ");
                     joined.push_str(&text(v));
                 }
-                if self
-                    .secrets
-                    .iter()
-                    .any(|f| f.find(value.as_bytes()).is_some())
-                {
+                if self.holds_secret(value.as_bytes()) {
                     value = Cow::Borrowed(REDACTED);
                 }
                 let mut quoted = Json(String::with_capacity(value.len() + 2));
@@ -134,6 +129,13 @@ impl Auth {
         // Only text and checked ASCII were written: this never falls back.
         String::from_utf8(out)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+impl Auth {
+    /// Whether a header value holds an accepted secret anywhere in it.
+    fn holds_secret(&self, value: &[u8]) -> bool {
+        self.secrets.iter().any(|s| s.find(value).is_some())
     }
 }
 

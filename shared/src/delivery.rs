@@ -3,6 +3,7 @@
 use crate::card::{Card, DeliveryInfo};
 use crate::checked;
 use crate::error::describe_json_error;
+use crate::json::{quotes_or_backslashes, HIGHS, ONES, WORD};
 use crate::okta::{Delivery, LogEvent};
 use crate::publish::Entry;
 use crate::Error;
@@ -248,22 +249,16 @@ const MATTERS: [bool; 256] = {
     table
 };
 
-/// Eight bytes at once: short runs are what JSON outside strings and Okta's strings are made of,
-/// and a call into memchr costs more than the whole search for them.
-const WORD: usize = 8;
-const ONES: u64 = u64::from_ne_bytes([0x01; WORD]);
-const HIGHS: u64 = u64::from_ne_bytes([0x80; WORD]);
-
-/// The first `"` or `\` in `rest`: word by word for the first few words, then memchr.
+/// The first `"` or `\` in `rest`: word by word for the first few words, then memchr. (Eight
+/// bytes at once: short runs are what JSON outside strings and Okta's strings are made of, and a
+/// call into memchr costs more than the whole search for them.)
 fn quote_or_backslash(rest: &[u8]) -> Option<usize> {
     const SHORT: usize = 4 * WORD;
     let head = &rest[..rest.len().min(SHORT)];
     let mut words = head.chunks_exact(WORD);
     for (k, word) in words.by_ref().enumerate() {
         let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        let (q, b) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
-        // The lowest flagged byte is exact (a borrow only flags bytes above a match).
-        let hits = ((q.wrapping_sub(ONES) & !q) | (b.wrapping_sub(ONES) & !b)) & HIGHS;
+        let hits = quotes_or_backslashes(w);
         if hits != 0 {
             return Some(k * WORD + (hits.trailing_zeros() / 8) as usize);
         }

@@ -30,36 +30,41 @@ impl Json {
     }
 }
 
-const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+/// Bytes in a word, for the checks that read eight bytes at a time.
+pub(crate) const WORD: usize = 8;
+pub(crate) const ONES: u64 = u64::from_ne_bytes([0x01; WORD]);
+pub(crate) const HIGHS: u64 = u64::from_ne_bytes([0x80; WORD]);
+
+/// The high bit of each byte of `w` (little-endian) that is `"` or `\`; the lowest flagged byte
+/// is exact (a borrow only flags bytes above a match).
+pub(crate) fn quotes_or_backslashes(w: u64) -> u64 {
+    let (q, b) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
+    ((q.wrapping_sub(ONES) & !q) | (b.wrapping_sub(ONES) & !b)) & HIGHS
+}
 
 /// Whether JSON takes `s` between quotes as it is: no control character, `"` or `\`. Eight bytes
 /// at a time, the last word overlapping the one before (a byte loop cost a third of writing these
 /// short values).
 pub(crate) fn plain(s: &[u8]) -> bool {
-    let Some(last) = s.len().checked_sub(8) else {
+    let Some(last) = s.len().checked_sub(WORD) else {
         return s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
     };
     let word = |at: usize| {
-        s.get(at..at + 8)
+        s.get(at..at + WORD)
             .and_then(|w| w.try_into().ok())
             .map_or(0, u64::from_le_bytes)
     };
-    // A byte below 0x20, or equal to '"' or '\\', flags its high bit: exact as to whether one
-    // exists (bytes from 0x80 up are masked by `!w`, and only a flagged byte can borrow).
-    let flagged = |w: u64| {
-        let (q, b) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
-        (w.wrapping_sub(ONES * 0x20) & !w | q.wrapping_sub(ONES) & !q | b.wrapping_sub(ONES) & !b)
-            & HIGHS
-            != 0
-    };
+    // A byte below 0x20 flags its high bit too: exact as to whether one exists (bytes from 0x80
+    // up are masked by `!w`, and only a flagged byte can borrow).
+    let flagged =
+        |w: u64| (w.wrapping_sub(ONES * 0x20) & !w & HIGHS) | quotes_or_backslashes(w) != 0;
     // A plain loop: an iterator chain here was not inlined, and cost more than the check.
     let mut at = 0;
     while at < last {
         if flagged(word(at)) {
             return false;
         }
-        at += 8;
+        at += WORD;
     }
     !flagged(word(last))
 }
