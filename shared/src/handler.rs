@@ -5,7 +5,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use std::pin::pin;
+
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -382,13 +384,37 @@ where
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(Error::PayloadTooLarge(MAX_BODY_BYTES)),
+    let mut body = pin!(Limited::new(body, MAX_BODY_BYTES));
+    // The usual body (Lambda's, the local gateway's) comes as one frame: taken as it is.
+    let first = match body
+        .as_mut()
+        .frame()
+        .await
+        .transpose()
+        .map_err(unreadable)?
+    {
+        Some(frame) => frame.into_data().unwrap_or_default(),
+        None => return Ok(Bytes::new()),
+    };
+    if body.is_end_stream() {
+        return Ok(first);
+    }
+    let rest = body.collect().await.map_err(unreadable)?.to_bytes();
+    if first.is_empty() {
+        return Ok(rest);
+    }
+    let mut whole = BytesMut::with_capacity(first.len() + rest.len());
+    whole.extend_from_slice(&first);
+    whole.extend_from_slice(&rest);
+    Ok(whole.freeze())
+}
+
+fn unreadable(err: Box<dyn std::error::Error + Send + Sync>) -> Error {
+    if err.is::<LengthLimitError>() {
+        Error::PayloadTooLarge(MAX_BODY_BYTES)
+    } else {
         // The reason is ours or the transport's (e.g. a base64 body that does not decode), never body content.
-        Err(err) => Err(Error::BadRequest(format!(
-            "the request body could not be read: {err}"
-        ))),
+        Error::BadRequest(format!("the request body could not be read: {err}"))
     }
 }
 
@@ -656,9 +682,8 @@ mod tests {
     async fn invalid_utf8_is_400() {
         let mut body = activated_delivery().into_bytes();
         body.splice(10..10, [0xff, 0xfe]);
-        assert!(refused(post(Some(SECRET), body), StatusCode::BAD_REQUEST)
-            .await
-            .contains("UTF-8"));
+        let err = refused(post(Some(SECRET), body), StatusCode::BAD_REQUEST).await;
+        assert!(err.contains("not UTF-8 (invalid byte at 10)"), "{err}");
     }
 
     #[tokio::test]
@@ -669,6 +694,58 @@ mod tests {
                 .await
                 .contains("larger")
         );
+    }
+
+    /// A POST whose body arrives in frames of `size` bytes (a streaming transport's).
+    fn post_in_frames(
+        body: &[u8],
+        size: usize,
+    ) -> Request<http_body_util::StreamBody<impl futures_util::Stream<Item = FrameResult>>> {
+        let frames: Vec<FrameResult> = body
+            .chunks(size)
+            .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        let (parts, _) = post(Some(SECRET), Bytes::new()).into_parts();
+        Request::from_parts(
+            parts,
+            http_body_util::StreamBody::new(futures_util::stream::iter(frames)),
+        )
+    }
+
+    type FrameResult = Result<http_body::Frame<Bytes>, Infallible>;
+
+    #[tokio::test]
+    async fn a_body_in_many_frames_publishes_what_one_frame_does() {
+        let body = activated_delivery();
+        let whole = handler(&USER_MFA_FACTOR_ACTIVATED);
+        assert_eq!(
+            whole
+                .handle(post(Some(SECRET), body.clone()))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        let framed = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let response = framed.handle(post_in_frames(body.as_bytes(), 1000)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let details = |h: &Handler<InMemoryPublisher>| {
+            h.publisher()
+                .entries()
+                .into_iter()
+                .map(|e| e.detail)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(details(&framed).len(), 2);
+        assert_eq!(details(&framed), details(&whole));
+    }
+
+    #[tokio::test]
+    async fn a_body_over_6_mb_in_frames_is_413() {
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let response = h.handle(post_in_frames(&big, MAX_BODY_BYTES / 2)).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(error_of(&response).contains("larger"));
     }
 
     #[tokio::test]
