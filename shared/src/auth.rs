@@ -6,6 +6,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use memchr::memmem;
+use smallvec::SmallVec;
 use subtle::ConstantTimeEq;
 
 use crate::config::Config;
@@ -81,7 +82,8 @@ impl Auth {
         // One pass over the map (a lookup per name cost more than writing the JSON), sorted by
         // name as a JSON object map (BTreeMap) sorts them; the sort is stable, so a repeated
         // header's values stay in the order they came.
-        let mut pairs: Vec<(&HeaderName, &HeaderValue)> = headers.iter().collect();
+        // On the stack: API Gateway hands over about a dozen headers.
+        let mut pairs: SmallVec<[(&HeaderName, &HeaderValue); 24]> = headers.iter().collect();
         pairs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         // Written as bytes and checked as UTF-8 once at the end: a check and a call per value
         // cost more than the writing.

@@ -43,15 +43,16 @@ pub(crate) fn read(text: &str) -> Option<(Delivery<'_, LogEvent<'_>>, Vec<Range<
     })
     .ok()?;
     parser.end().ok()?;
-    let spans = state.spans()?;
+    let spans = state.into_spans()?;
     (spans.len() == delivery.data.events.len()).then_some((delivery, spans))
 }
 
 /// What the reading has learned of where the events are.
 struct State<'t> {
     text: &'t str,
-    /// Where each event's first key opens (its `"`).
-    starts: RefCell<Vec<usize>>,
+    /// Where each event's first key opens (its `"`), as `quote..quote`: the same `Vec` then
+    /// holds the spans, one allocation per delivery rather than two.
+    starts: RefCell<Vec<Range<usize>>>,
     /// An event began and its first key is still to come.
     awaiting_first_key: Cell<bool>,
     /// The events array has been read to its end.
@@ -118,7 +119,7 @@ impl<'t> State<'t> {
         };
         let quote = at - 1;
         if depth == EVENT_DEPTH {
-            self.starts.borrow_mut().push(quote);
+            self.starts.borrow_mut().push(quote..quote);
         } else {
             self.next_key.set(Some((quote, depth)));
         }
@@ -131,7 +132,7 @@ impl<'t> State<'t> {
     }
 
     /// Each event's text: from the `{` before its first key to the `}` that closes it.
-    fn spans(&self) -> Option<Vec<Range<usize>>> {
+    fn into_spans(self) -> Option<Vec<Range<usize>>> {
         if self.lost.get() || !self.events_read.get() {
             return None;
         }
@@ -146,20 +147,20 @@ impl<'t> State<'t> {
         for &closer in closers {
             last_end = before(bytes, last_end, closer)?;
         }
-        let starts = self.starts.borrow();
-        let mut spans = Vec::with_capacity(starts.len());
-        for (k, &quote) in starts.iter().enumerate() {
-            let start = before(bytes, quote, b'{')?;
+        let mut spans = self.starts.into_inner();
+        // Each in place: the next event's first key is read before its own entry is replaced.
+        for k in 0..spans.len() {
+            let start = before(bytes, spans[k].start, b'{')?;
             // An event ends at the `}` before the `,` before the next one's `{`.
-            let end = match starts.get(k + 1) {
-                Some(&next) => before(
+            let end = match spans.get(k + 1) {
+                Some(next) => before(
                     bytes,
-                    before(bytes, before(bytes, next, b'{')?, b',')?,
+                    before(bytes, before(bytes, next.start, b'{')?, b',')?,
                     b'}',
                 )?,
                 None => before(bytes, last_end, b'}')?,
             };
-            spans.push(start..end + 1);
+            spans[k] = start..end + 1;
         }
         Some(spans)
     }

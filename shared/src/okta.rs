@@ -35,8 +35,35 @@ pub struct Delivery<'a, E = &'a RawValue> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "E: Deserialize<'de>"))]
 pub struct Data<E> {
+    #[serde(deserialize_with = "events")]
     pub events: Vec<E>,
+}
+
+/// The events array into a `Vec` that starts with room for one. Most deliveries hold one event,
+/// and serde's `Vec` starts at four: four `LogEvent`s take the allocator's slow path for large
+/// blocks, one does not.
+fn events<'de, D: Deserializer<'de>, E: Deserialize<'de>>(d: D) -> Result<Vec<E>, D::Error> {
+    struct Events<E>(PhantomData<E>);
+
+    impl<'de, E: Deserialize<'de>> Visitor<'de> for Events<E> {
+        type Value = Vec<E>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a sequence")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut events = Vec::with_capacity(1);
+            while let Some(event) = seq.next_element()? {
+                events.push(event);
+            }
+            Ok(events)
+        }
+    }
+
+    d.deserialize_seq(Events(PhantomData))
 }
 
 /// The System Log event, reduced to what the cards read. The rest stays in the raw event.

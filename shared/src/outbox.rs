@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
+use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use crate::failure_queue::{FailureQueue, Parked};
@@ -97,10 +98,16 @@ pub fn entry_size(source: &str, entry: &Entry) -> usize {
         + entry.trace_header.as_deref().map_or(0, str::len)
 }
 
+/// The entries of one call, by index: at most ten, so on the stack.
+pub type Call = SmallVec<[usize; MAX_ENTRIES_PER_CALL]>;
+
+/// Indices of a delivery's entries: most deliveries hold a few, kept on the stack.
+type Indices = SmallVec<[usize; MAX_ENTRIES_PER_CALL]>;
+
 /// Packs the entries at `pending` (indices into `sizes`), in order, into calls of at most ten
 /// entries and `max_bytes`. Every entry must fit on its own (larger ones are parked before).
-pub fn pack(sizes: &[usize], pending: &[usize], max_bytes: usize) -> Vec<Vec<usize>> {
-    let mut calls: Vec<Vec<usize>> = Vec::new();
+pub fn pack(sizes: &[usize], pending: &[usize], max_bytes: usize) -> SmallVec<[Call; 1]> {
+    let mut calls: SmallVec<[Call; 1]> = SmallVec::new();
     let mut bytes = 0;
     for &i in pending {
         match calls.last_mut() {
@@ -109,7 +116,7 @@ pub fn pack(sizes: &[usize], pending: &[usize], max_bytes: usize) -> Vec<Vec<usi
                 bytes += sizes[i];
             }
             _ => {
-                calls.push(vec![i]);
+                calls.push(smallvec::smallvec![i]);
                 bytes = sizes[i];
             }
         }
@@ -173,8 +180,9 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
         let (deadline, park_deadline) = self.deadlines(arrival);
         let mut outcome = Outcome::default();
         let source = self.publisher.source();
-        let sizes: Vec<usize> = entries.iter().map(|e| entry_size(source, e)).collect();
-        let (mut pending, too_large): (Vec<usize>, Vec<usize>) =
+        // A delivery's usual few entries take no allocation here: one call, sent as packed.
+        let sizes: Indices = entries.iter().map(|e| entry_size(source, e)).collect();
+        let (mut pending, too_large): (Indices, Indices) =
             (0..entries.len()).partition(|&i| sizes[i] <= self.limits.max_request_bytes);
         let mut for_good: Vec<(usize, Failure)> = too_large
             .into_iter()
@@ -183,8 +191,9 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
         let mut round = 0;
         loop {
             let calls = pack(&sizes, &pending, self.limits.max_request_bytes);
-            let send = |call: Vec<usize>| async move {
-                let batch: Vec<&Entry> = call.iter().map(|&i| &entries[i]).collect();
+            let send = |call: Call| async move {
+                let batch: SmallVec<[&Entry; MAX_ENTRIES_PER_CALL]> =
+                    call.iter().map(|&i| &entries[i]).collect();
                 let answer =
                     match tokio::time::timeout_at(deadline, self.publisher.put(&batch)).await {
                         Ok(answer) => answer,
@@ -193,7 +202,7 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
                 (call, answer)
             };
             let mut retry: Vec<(usize, Failure)> = Vec::new();
-            let mut settle = |call: Vec<usize>, answer: BatchResult| {
+            let mut settle = |call: Call, answer: BatchResult| {
                 outcome.calls += 1;
                 let results = match answer {
                     Ok(results) if results.len() == call.len() => results,
@@ -211,17 +220,20 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
                 }
             };
             // Most deliveries fit one call: no concurrency machinery for it.
-            match <[_; 1]>::try_from(calls) {
-                Ok([call]) => {
+            let mut calls = calls.into_iter();
+            match (calls.next(), calls.len()) {
+                (None, _) => {}
+                (Some(call), 0) => {
                     let (call, answer) = send(call).await;
                     settle(call, answer);
                 }
-                Err(calls) => {
-                    let answers: Vec<(Vec<usize>, BatchResult)> = stream::iter(calls)
-                        .map(send)
-                        .buffer_unordered(MAX_CONCURRENT_CALLS)
-                        .collect()
-                        .await;
+                (Some(first), _) => {
+                    let answers: Vec<(Call, BatchResult)> =
+                        stream::iter(std::iter::once(first).chain(calls))
+                            .map(send)
+                            .buffer_unordered(MAX_CONCURRENT_CALLS)
+                            .collect()
+                            .await;
                     for (call, answer) in answers {
                         settle(call, answer);
                     }
@@ -393,18 +405,24 @@ mod tests {
 
     #[test]
     fn packs_ten_entries_a_call_within_the_byte_limit_in_order() {
+        let packed = |sizes: &[usize], pending: &[usize], max: usize| -> Vec<Vec<usize>> {
+            pack(sizes, pending, max)
+                .iter()
+                .map(|c| c.to_vec())
+                .collect()
+        };
         let all: Vec<usize> = (0..23).collect();
-        let calls = pack(&[100; 23], &all, MAX_REQUEST_BYTES);
+        let calls = packed(&[100; 23], &all, MAX_REQUEST_BYTES);
         assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 3]);
         assert_eq!(calls.concat(), all);
         // 100 KiB entries: two fit in 256 KiB, a third does not.
-        let calls = pack(&[100 * 1024; 5], &[0, 1, 2, 3, 4], MAX_REQUEST_BYTES);
+        let calls = packed(&[100 * 1024; 5], &[0, 1, 2, 3, 4], MAX_REQUEST_BYTES);
         assert_eq!(calls, [vec![0, 1], vec![2, 3], vec![4]]);
         // Exactly at the limit is within it.
-        let calls = pack(&[128 * 1024; 2], &[0, 1], MAX_REQUEST_BYTES);
+        let calls = packed(&[128 * 1024; 2], &[0, 1], MAX_REQUEST_BYTES);
         assert_eq!(calls, [vec![0, 1]]);
         // A configured smaller limit applies.
-        let calls = pack(&[400, 400, 400], &[0, 1, 2], 1000);
+        let calls = packed(&[400, 400, 400], &[0, 1, 2], 1000);
         assert_eq!(calls, [vec![0, 1], vec![2]]);
     }
 
