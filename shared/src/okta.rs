@@ -41,9 +41,9 @@ pub struct Data<E> {
     pub events: Vec<E>,
 }
 
-/// The events array into a `Vec` that starts with room for one. Most deliveries hold one event,
-/// and serde's `Vec` starts at four: four `LogEvent`s take the allocator's slow path for large
-/// blocks, one does not.
+/// The events array into a `Vec` that starts with room for one. An MFA event often comes alone,
+/// and serde's `Vec` starts at four: four `LogEvent`s (1.3 KB) take the allocator's slow path
+/// for large blocks, one does not.
 fn events<'de, D: Deserializer<'de>, E: Deserialize<'de>>(d: D) -> Result<Vec<E>, D::Error> {
     struct Events<E>(PhantomData<E>);
 
