@@ -83,8 +83,12 @@ impl Auth {
         // name as a JSON object map (BTreeMap) sorts them; the sort is stable, so a repeated
         // header's values stay in the order they came.
         // On the stack: API Gateway hands over about a dozen headers.
-        let mut pairs: SmallVec<[(&HeaderName, &HeaderValue); 24]> = headers.iter().collect();
-        pairs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        // Each name as text once (a standard name's text is a table lookup), on the stack: API
+        // Gateway hands over about a dozen headers.
+        let mut pairs: SmallVec<[(&str, &HeaderValue); 24]> =
+            headers.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        let secret_header = self.header.as_str();
         // Written as bytes and checked as UTF-8 once at the end: a check and a call per value
         // cost more than the writing.
         let mut out: Vec<u8> = Vec::with_capacity(64 * pairs.len() + 2);
@@ -98,10 +102,10 @@ impl Auth {
             }
             // http's HeaderName is lowercase already, and never needs escaping.
             out.push(b'"');
-            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
             let bytes = first.as_bytes();
-            if *name == self.header {
+            if *name == secret_header {
                 out.extend_from_slice(QUOTED_REDACTED.as_bytes());
             } else if more.is_empty() && bytes.is_ascii() && plain(bytes) {
                 // The usual value: one, ASCII, nothing to escape.
