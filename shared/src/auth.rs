@@ -82,7 +82,6 @@ impl Auth {
         // One pass over the map (a lookup per name cost more than writing the JSON), sorted by
         // name as a JSON object map (BTreeMap) sorts them; the sort is stable, so a repeated
         // header's values stay in the order they came.
-        // On the stack: API Gateway hands over about a dozen headers.
         // Each name as text once (a standard name's text is a table lookup), on the stack: API
         // Gateway hands over about a dozen headers.
         let mut pairs: SmallVec<[(&str, &HeaderValue); 24]> =
