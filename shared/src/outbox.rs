@@ -178,9 +178,53 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
         arrival: Instant,
     ) -> Outcome {
         let (deadline, park_deadline) = self.deadlines(arrival);
+        let source = self.publisher.source();
+        // The usual delivery: a few entries, one call, all published. Only otherwise do the rounds
+        // run (sizing, packing, retrying, parking), boxed: their state would make every
+        // delivery's future larger, and a future is moved whole.
+        let mut first = None;
+        if !entries.is_empty()
+            && entries.len() <= MAX_ENTRIES_PER_CALL
+            && entries.iter().map(|e| entry_size(source, e)).sum::<usize>()
+                <= self.limits.max_request_bytes
+        {
+            let batch: SmallVec<[&Entry; MAX_ENTRIES_PER_CALL]> = entries.iter().collect();
+            let answer = self.put(&batch, deadline).await;
+            let all_published = matches!(&answer, Ok(results)
+                if results.len() == entries.len() && results.iter().all(Result::is_ok));
+            if all_published {
+                return Outcome {
+                    published: entries.len(),
+                    calls: 1,
+                    ..Outcome::default()
+                };
+            }
+            first = Some(answer);
+        }
+        Box::pin(self.rounds(entries, delivery_id, deadline, park_deadline, first)).await
+    }
+
+    /// One call, ended at `deadline`: a call still unanswered then counts as a retryable failure.
+    async fn put(&self, batch: &[&Entry], deadline: Instant) -> BatchResult {
+        match tokio::time::timeout_at(deadline, self.publisher.put(batch)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Failure::retryable("Timeout")),
+        }
+    }
+
+    /// Publishing in rounds: packed calls, sent concurrently; retryable failures sent again after
+    /// a backoff while the budget lasts; the rest parked. `first` is the answer to a call already
+    /// made with every entry (which then all fit one call).
+    async fn rounds(
+        &self,
+        entries: &[Entry],
+        delivery_id: Option<&str>,
+        deadline: Instant,
+        park_deadline: Instant,
+        mut first: Option<BatchResult>,
+    ) -> Outcome {
         let mut outcome = Outcome::default();
         let source = self.publisher.source();
-        // A delivery's usual few entries take no allocation here: one call, sent as packed.
         let sizes: Indices = entries.iter().map(|e| entry_size(source, e)).collect();
         let (mut pending, too_large): (Indices, Indices) =
             (0..entries.len()).partition(|&i| sizes[i] <= self.limits.max_request_bytes);
@@ -194,11 +238,7 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
             let send = |call: Call| async move {
                 let batch: SmallVec<[&Entry; MAX_ENTRIES_PER_CALL]> =
                     call.iter().map(|&i| &entries[i]).collect();
-                let answer =
-                    match tokio::time::timeout_at(deadline, self.publisher.put(&batch)).await {
-                        Ok(answer) => answer,
-                        Err(_) => Err(Failure::retryable("Timeout")),
-                    };
+                let answer = self.put(&batch, deadline).await;
                 (call, answer)
             };
             let mut retry: Vec<(usize, Failure)> = Vec::new();
@@ -223,6 +263,12 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
             let mut calls = calls.into_iter();
             match (calls.next(), calls.len()) {
                 (None, _) => {}
+                // The call already made: every entry, in one call.
+                (Some(call), 0) if first.is_some() => {
+                    if let Some(answer) = first.take() {
+                        settle(call, answer);
+                    }
+                }
                 (Some(call), 0) => {
                     let (call, answer) = send(call).await;
                     settle(call, answer);
