@@ -518,6 +518,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_few_entries_go_in_one_call_and_only_a_failed_one_is_sent_again() {
+        let outbox = Outbox::new(Scripted::default(), NoFailureQueue, Limits::default());
+        let outcome = outbox.publish(&entries(3), Some("d1"), soon()).await;
+        assert_eq!(
+            (outcome.published, outcome.calls, outcome.resent),
+            (3, 1, 0)
+        );
+        let calls = outbox.publisher().calls.lock().expect("lock").clone();
+        assert_eq!(calls, [vec!["e0", "e1", "e2"]]);
+
+        // The one call's answer carries on into the rounds: e1 alone is sent again.
+        let publisher =
+            Scripted::default().failing("e1", &[Failure::retryable("ThrottlingException")]);
+        let outbox = Outbox::new(publisher, NoFailureQueue, Limits::default());
+        let outcome = outbox.publish(&entries(3), None, soon()).await;
+        assert_eq!(
+            (outcome.published, outcome.calls, outcome.resent),
+            (3, 2, 1)
+        );
+        assert!(outcome.is_complete());
+        let calls = outbox.publisher().calls.lock().expect("lock").clone();
+        assert_eq!(calls, [vec!["e0", "e1", "e2"], vec!["e1"]]);
+    }
+
+    #[tokio::test]
     async fn entries_rejected_for_good_are_parked_at_once() {
         let publisher = Scripted::default().failing("e1", &[Failure::permanent("MalformedDetail")]);
         let outbox = Outbox::new(publisher, InMemoryFailureQueue::new(), Limits::default());
