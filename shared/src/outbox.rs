@@ -101,7 +101,7 @@ pub fn entry_size(source: &str, entry: &Entry) -> usize {
 /// The entries of one call, by index: at most ten, so on the stack.
 pub type Call = SmallVec<[usize; MAX_ENTRIES_PER_CALL]>;
 
-/// Indices of a delivery's entries: most deliveries hold a few, kept on the stack.
+/// Indices of a delivery's entries: on the stack up to ten.
 type Indices = SmallVec<[usize; MAX_ENTRIES_PER_CALL]>;
 
 /// Packs the entries at `pending` (indices into `sizes`), in order, into calls of at most ten
@@ -273,9 +273,9 @@ impl<P: Publisher, Q: FailureQueue> Outbox<P, Q> {
                     let (call, answer) = send(call).await;
                     settle(call, answer);
                 }
-                (Some(first), _) => {
+                (Some(call), _) => {
                     let answers: Vec<(Call, BatchResult)> =
-                        stream::iter(std::iter::once(first).chain(calls))
+                        stream::iter(std::iter::once(call).chain(calls))
                             .map(send)
                             .buffer_unordered(MAX_CONCURRENT_CALLS)
                             .collect()
