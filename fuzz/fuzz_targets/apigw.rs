@@ -4,8 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use okta_event_cards::publish::InMemoryPublisher;
-use okta_event_cards::{apigw, card::USER_MFA_FACTOR_ACTIVATED, Config, Handler};
+use okta_event_cards::test_support::InMemoryPublisher;
+use okta_event_cards::{aws::lambda, cards::USER_MFA_FACTOR_ACTIVATED, Config, Handler};
 use serde_json::value::RawValue;
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -35,5 +35,5 @@ fuzz_target!(|data: &[u8]| {
         &config,
         Arc::new(InMemoryPublisher::new()),
     );
-    let _ = runtime().block_on(apigw::invoke(&handler, event));
+    let _ = runtime().block_on(lambda::invoke(&handler, event));
 });

@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
-use okta_event_cards::publish::InMemoryPublisher;
-use okta_event_cards::{card::USER_MFA_FACTOR_ACTIVATED, Config, Handler};
+use okta_event_cards::test_support::InMemoryPublisher;
+use okta_event_cards::{cards::USER_MFA_FACTOR_ACTIVATED, Config, Handler};
 
 const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
 

@@ -1,12 +1,17 @@
-//! Configuration, read once at start from environment variables.
+//! Configuration, read once at start from environment variables. Above the publish layer (it
+//! holds the outbox's limits), below the handler and the AWS wiring that read it.
 
 use std::fmt;
 use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::outbox::{Limits, MAX_REQUEST_BYTES};
-use crate::Error;
+use crate::publish::{Limits, MAX_REQUEST_BYTES};
+
+/// Why the process refuses to start: names what is wrong, never a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
 
 pub const DEFAULT_AUTH_HEADER: &str = "authorization";
 pub const DEFAULT_EVENT_SOURCE: &str = "okta.event-cards";
@@ -21,7 +26,7 @@ pub struct Config {
     pub allow_unauthenticated: bool,
     /// `EVENT_SOURCE`: the EventBridge `Source` of every entry.
     pub event_source: String,
-    /// `EVENT_BUS_NAME`: required in Lambda; optional for the local gateway.
+    /// `EVENT_BUS_NAME`: required in Lambda; optional for `serve`.
     pub event_bus_name: Option<String>,
     /// `FAILED_EVENTS_QUEUE_URL`: the SQS queue where unpublished entries are parked.
     pub failed_events_queue_url: Option<String>,
@@ -63,18 +68,23 @@ impl Config {
         }
     }
 
-    pub fn from_env() -> Result<Self, Error> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// The same rules over any lookup, so tests need not touch the process environment.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        // An empty variable is an unset one: an empty secret would match an empty header.
-        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // Surrounding whitespace is never part of a value (a header value has none: HTTP strips
+        // it), and an empty variable is an unset one: an empty secret would match an empty header.
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let auth_header = match get("OKTA_HOOK_AUTH_HEADER") {
-            Some(name) => HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
-                Error::Config(format!(
+            Some(name) => HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ConfigError(format!(
                     "OKTA_HOOK_AUTH_HEADER is not a valid header name: {name:?}"
                 ))
             })?,
@@ -85,7 +95,7 @@ impl Config {
             Some(v) if v.eq_ignore_ascii_case("true") => true,
             Some(v) if v.eq_ignore_ascii_case("false") => false,
             Some(v) => {
-                return Err(Error::Config(format!(
+                return Err(ConfigError(format!(
                     "OKTA_HOOK_ALLOW_UNAUTHENTICATED must be true or false, not {v:?}"
                 )))
             }
@@ -93,19 +103,19 @@ impl Config {
         let secret = get("OKTA_HOOK_SECRET").map(Secret);
         let previous = get("OKTA_HOOK_SECRET_PREVIOUS").map(Secret);
         if secret.is_none() && previous.is_some() {
-            return Err(Error::Config(
+            return Err(ConfigError(
                 "OKTA_HOOK_SECRET_PREVIOUS is set but OKTA_HOOK_SECRET is not: set the new secret first".into(),
             ));
         }
         if secret.is_none() && !allow_unauthenticated {
-            return Err(Error::Config(
+            return Err(ConfigError(
                 "OKTA_HOOK_SECRET is not set: set it to the Authorization header value configured on the Okta \
                  event hook (or OKTA_HOOK_ALLOW_UNAUTHENTICATED=true for local use only)"
                     .into(),
             ));
         }
         if secret.is_none() && get("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-            return Err(Error::Config(
+            return Err(ConfigError(
                 "OKTA_HOOK_ALLOW_UNAUTHENTICATED is for local use only: a Lambda function needs OKTA_HOOK_SECRET".into(),
             ));
         }
@@ -128,11 +138,9 @@ impl Config {
     }
 
     /// The bus, or the error a Lambda function stops on.
-    pub fn require_event_bus(&self) -> Result<&str, Error> {
+    pub fn require_event_bus(&self) -> Result<&str, ConfigError> {
         self.event_bus_name.as_deref().ok_or_else(|| {
-            Error::Config(
-                "EVENT_BUS_NAME is not set: name the EventBridge bus to publish to".into(),
-            )
+            ConfigError("EVENT_BUS_NAME is not set: name the EventBridge bus to publish to".into())
         })
     }
 }
@@ -143,13 +151,13 @@ fn number(
     name: &str,
     min: u64,
     max: u64,
-) -> Result<Option<u64>, Error> {
+) -> Result<Option<u64>, ConfigError> {
     let Some(text) = get(name) else {
         return Ok(None);
     };
-    match text.trim().parse::<u64>() {
+    match text.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-        _ => Err(Error::Config(format!(
+        _ => Err(ConfigError(format!(
             "{name} must be a whole number from {min} to {max}, not {text:?}"
         ))),
     }
@@ -160,7 +168,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(vars: &[(&str, &str)]) -> Result<Config, Error> {
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -213,6 +221,19 @@ mod tests {
         ])
         .expect("config");
         assert!(!c.allow_unauthenticated);
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_no_part_of_a_secret() {
+        let c = config(&[
+            ("OKTA_HOOK_SECRET", "Basic abc\n"),
+            ("OKTA_HOOK_SECRET_PREVIOUS", " \tBasic old "),
+        ])
+        .expect("config");
+        assert_eq!(
+            c.secrets,
+            [Secret::new("Basic abc"), Secret::new("Basic old")]
+        );
     }
 
     #[test]

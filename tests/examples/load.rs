@@ -1,4 +1,4 @@
-//! Load client for the local gateway (run by `scripts/load`): keep-alive HTTP/1.1 over loopback,
+//! Load client for `okta-event-cards serve` (run by `scripts/load`): keep-alive HTTP/1.1 over loopback,
 //! deliveries of 1..=N events spread over the five routes with a share of bad requests mixed in.
 //! It counts every status that is not the one expected, and at the end reads the gateway's
 //! `--out` file back: every event of a valid delivery must be there exactly once.

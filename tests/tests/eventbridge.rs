@@ -3,8 +3,8 @@
 
 use http_body_util::Full;
 use integration_tests::{card_pattern, workspace_root, Moto};
-use okta_event_cards::card::PersonKey;
-use okta_event_cards::lambda::{clients_from, publishing_timeouts};
+use okta_event_cards::aws::{clients_from, lambda};
+use okta_event_cards::cards::PersonKey;
 use okta_event_cards::{Card, Config, Handler, CARDS};
 use serde_json::{json, Value};
 
@@ -48,20 +48,22 @@ async fn every_card_event_reaches_its_queue_through_a_rule() {
     }
     let config = config(bus);
     // The timeouts the functions run with.
-    let aws = Moto::aws(&moto.url)
-        .await
-        .into_builder()
-        .timeout_config(publishing_timeouts(config.limits.budget))
-        .build();
+    let aws = Moto::aws(&moto.url).await;
     let (publisher, queue) = clients_from(&aws, &config).expect("clients");
 
     for (card, queue_url) in CARDS.iter().zip(&queues) {
         let handler = Handler::with_failure_queue(card, &config, publisher.clone(), queue.clone());
         let (text, body, expected) = delivery_event(card);
-        // The Lambda path: the API Gateway event as lambda_http reads it, then the handler.
-        let request = lambda_http::request::from_str(&text).expect("an API Gateway event");
-        let response = handler.serve(request).await.expect("infallible");
-        assert_eq!(response.status(), 200, "{}: {}", card.slug, response.body());
+        // The Lambda path: the API Gateway event through the Lambda entry, then the handler.
+        let event = serde_json::value::RawValue::from_string(text).expect("JSON");
+        let response = lambda::invoke(&handler, event)
+            .await
+            .expect("an API Gateway event");
+        assert_eq!(
+            response.status_code, 200,
+            "{}: {}",
+            card.slug, response.body
+        );
 
         let received = moto.drain(queue_url, expected.len()).await;
         assert_eq!(received.len(), expected.len(), "{}", card.slug);
@@ -97,7 +99,7 @@ async fn a_rule_on_a_card_field_routes_only_its_events() {
     let moto = Moto::start();
     let bus = "okta-cards";
     moto.bus(bus).await;
-    let card = &okta_event_cards::card::USER_MFA_FACTOR_DEACTIVATED;
+    let card = &okta_event_cards::cards::USER_MFA_FACTOR_DEACTIVATED;
     let all = moto
         .rule_to_queue(bus, "deactivated", card_pattern(SOURCE, card.name))
         .await;

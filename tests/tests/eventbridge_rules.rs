@@ -1,4 +1,4 @@
-//! The EventBridge rule patterns the README documents (`rules/*.json`) match the card events they
+//! The EventBridge rule patterns docs/rules.md documents (`rules/*.json`) match the card events they
 //! promise, and only those: real card details, mapped by the library from Okta fixtures, are put on a
 //! bus in moto's EventBridge, each rule sends what it matches to its own moto SQS queue, and the
 //! queues are read back.
@@ -12,8 +12,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_eventbridge::config::Credentials;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use integration_tests::{free_port, venv_tool, workspace_root};
-use okta_event_cards::card::{self, Card};
-use okta_event_cards::delivery::map_delivery;
+use okta_event_cards::cards::{self as card, map_delivery, Card};
 use serde_json::Value;
 
 const BUS: &str = "okta-cards-rules-test";
@@ -63,13 +62,15 @@ fn details(card: &Card, fixtures: &[&str]) -> Vec<(&'static str, String)> {
         r#"{{"eventType":"com.okta.event_hook","eventTypeVersion":"1.0","source":"https://example.okta.com/api/v1/eventHooks/who1","eventId":"rules-test","eventTime":"2026-11-22T10:00:05.000Z","data":{{"events":[{}]}}}}"#,
         events.join(",")
     );
-    let headers = r#"{"authorization":"[REDACTED]"}"#;
-    let mapped = map_delivery(card, body.as_bytes(), headers).expect("a delivery");
-    assert_eq!(mapped.entries.len(), fixtures.len(), "{}", card.slug);
+    let headers =
+        serde_json::value::RawValue::from_string(r#"{"authorization":"[REDACTED]"}"#.into())
+            .expect("JSON");
+    let mapped = map_delivery(card, body.as_bytes(), &headers).expect("a delivery");
+    assert_eq!(mapped.events.len(), fixtures.len(), "{}", card.slug);
     mapped
-        .entries
+        .events
         .iter()
-        .map(|e| (e.detail_type, e.detail.as_str().to_owned()))
+        .map(|e| (e.detail_type, e.detail.clone()))
         .collect()
 }
 
@@ -145,7 +146,7 @@ fn documented_rules_match_exactly_the_promised_card_events() {
             vec!["User MFA Factor Reset All AbC-123-XyZ"],
         ),
         ("phone-verification-call-sent", phone.to_vec()),
-        // The README's two: strong factors only (not Okta Verify push, not email), and DENY only.
+        // docs/rules.md's two: strong factors only (not Okta Verify push, not email), and DENY only.
         ("strong-factor-removed", deactivated[..2].to_vec()),
         ("phone-call-blocked", phone[2..].to_vec()),
     ]);

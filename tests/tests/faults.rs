@@ -13,10 +13,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use integration_tests::{card_pattern, workspace_root, Moto};
-use okta_event_cards::card::USER_MFA_FACTOR_ACTIVATED;
-use okta_event_cards::eventbridge::EventBridgePublisher;
-use okta_event_cards::failure_queue::NoFailureQueue;
-use okta_event_cards::sqs::SqsFailureQueue;
+use okta_event_cards::aws::{clients_from, EventBridgePublisher, SqsFailureQueue};
+use okta_event_cards::cards::USER_MFA_FACTOR_ACTIVATED;
+use okta_event_cards::publish::{Limits, NoFailureQueue, DEFAULT_BUDGET, OKTA_TIMEOUT};
 use okta_event_cards::{Config, Handler};
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -228,17 +227,27 @@ fn post(body: String) -> http::Request<Full<Bytes>> {
         .expect("request")
 }
 
-async fn eventbridge_at(endpoint: &str) -> EventBridgePublisher {
-    let aws = Moto::aws(endpoint).await;
-    EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), BUS, SOURCE)
+/// The publisher (and the failure queue, when the config names one) as the functions build them:
+/// the same publishing settings (no SDK retries, timeouts inside the budget), EventBridge at
+/// `endpoint` and SQS at moto.
+async fn clients(
+    config: &Config,
+    eventbridge: &str,
+    sqs: &str,
+) -> (EventBridgePublisher, Option<SqsFailureQueue>) {
+    let (publisher, _) = clients_from(&Moto::aws(eventbridge).await, config).expect("clients");
+    let (_, queue) = clients_from(&Moto::aws(sqs).await, config).expect("clients");
+    (publisher, queue)
 }
 
-async fn failure_queue(moto: &Moto) -> (SqsFailureQueue, String) {
+/// A failure queue on moto, in the config.
+async fn with_failure_queue(moto: &Moto, config: Config) -> (Config, String) {
     let url = moto.queue("okta-cards-failed").await;
-    (
-        SqsFailureQueue::new(moto.sqs().await, &url, BUS, SOURCE),
-        url,
-    )
+    let config = Config {
+        failed_events_queue_url: Some(url.clone()),
+        ..config
+    };
+    (config, url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,18 +260,23 @@ async fn under_throttling_and_failing_entries_every_entry_is_published_once_or_p
         .rule_to_queue(BUS, card.slug, card_pattern(SOURCE, card.name))
         .await;
     let (proxy, injected) = fault_proxy(moto.url.clone(), 7).await;
-    let (queue, failed_url) = failure_queue(&moto).await;
     // moto on a 2-core test machine answers in tens to hundreds of milliseconds where EventBridge
-    // and SQS answer in a few: the same timeline, three times slower (a 7.5 s budget within 9 s).
-    let config = Config {
-        limits: okta_event_cards::outbox::Limits {
-            budget: okta_event_cards::outbox::DEFAULT_BUDGET * 3,
-            okta_timeout: okta_event_cards::outbox::OKTA_TIMEOUT * 3,
-            ..Default::default()
+    // and SQS answer in a few: the same timeline, three times slower (a 7.5 s budget within 9 s),
+    // the SDK timeouts scaled with it by the functions' own wiring.
+    let (config, failed_url) = with_failure_queue(
+        &moto,
+        Config {
+            limits: Limits {
+                budget: DEFAULT_BUDGET * 3,
+                okta_timeout: OKTA_TIMEOUT * 3,
+                ..Default::default()
+            },
+            ..config()
         },
-        ..config()
-    };
-    let handler = Handler::with_failure_queue(card, &config, eventbridge_at(&proxy).await, queue);
+    )
+    .await;
+    let (publisher, queue) = clients(&config, &proxy, &moto.url).await;
+    let handler = Handler::with_failure_queue(card, &config, publisher, queue);
 
     let (body, uuids) = delivery(200);
     let response = handler.handle(post(body)).await;
@@ -341,10 +355,11 @@ async fn eventbridge_unreachable_answers_5xx_before_the_budget_ends() {
     let budget = config().limits.budget;
     // Nothing listens on port 9; a black hole accepts and never answers.
     for endpoint in ["http://127.0.0.1:9".to_owned(), black_hole().await] {
+        let (publisher, _) = clients(&config(), &endpoint, &endpoint).await;
         let handler = Handler::with_failure_queue(
             &USER_MFA_FACTOR_ACTIVATED,
             &config(),
-            eventbridge_at(&endpoint).await,
+            publisher,
             NoFailureQueue,
         );
         let (body, _) = delivery(20);
@@ -370,13 +385,9 @@ async fn eventbridge_hanging_with_a_failure_queue_parks_every_entry_and_the_park
     let card_queue = moto
         .rule_to_queue(BUS, card.slug, card_pattern(SOURCE, card.name))
         .await;
-    let (queue, failed_url) = failure_queue(&moto).await;
-    let handler = Handler::with_failure_queue(
-        card,
-        &config(),
-        eventbridge_at(&black_hole().await).await,
-        queue,
-    );
+    let (config, failed_url) = with_failure_queue(&moto, config()).await;
+    let (publisher, queue) = clients(&config, &black_hole().await, &moto.url).await;
+    let handler = Handler::with_failure_queue(card, &config, publisher, queue);
     let (body, uuids) = delivery(12);
     let started = Instant::now();
     let response = handler.handle(post(body)).await;
@@ -406,7 +417,7 @@ async fn eventbridge_hanging_with_a_failure_queue_parks_every_entry_and_the_park
         assert_eq!(m["entry"]["EventBusName"], BUS);
     }
 
-    // The README's replay: each message's `entry`, as is, through PutEvents.
+    // docs/operations.md's replay: each message's `entry`, as is, through PutEvents.
     let entry = &messages[0]["entry"];
     let replay = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
         .source(entry["Source"].as_str().expect("Source"))

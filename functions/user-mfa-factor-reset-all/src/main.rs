@@ -1,11 +1,11 @@
 //! Lambda for the "User MFA Factor Reset All" card. All card logic lives in the shared crate.
 
 use lambda_http::Error;
-use okta_event_cards::{apigw, card::USER_MFA_FACTOR_RESET_ALL, lambda};
+use okta_event_cards::{aws, cards::USER_MFA_FACTOR_RESET_ALL};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // Configuration and the EventBridge client are built once, not per request.
-    let handler = lambda::init(&USER_MFA_FACTOR_RESET_ALL).await?;
-    apigw::run(&handler).await
+    let handler = aws::init(&USER_MFA_FACTOR_RESET_ALL).await?;
+    aws::lambda::run(&handler).await
 }

@@ -1,0 +1,300 @@
+//! `okta-event-cards serve`, run for real on loopback: deliveries in over HTTP, JSON lines out.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
+
+struct Gateway {
+    child: Child,
+    addr: String,
+    out: PathBuf,
+    stdout: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    fn start(name: &str) -> Gateway {
+        let out = std::env::temp_dir().join(format!(
+            "okta-event-cards-{name}-{}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&out);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_okta-event-cards"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--out"])
+            .arg(&out)
+            .env("OKTA_HOOK_SECRET", SECRET)
+            .env_remove("EVENT_BUS_NAME")
+            .env_remove("OKTA_HOOK_SECRET_PREVIOUS")
+            .env_remove("OKTA_HOOK_AUTH_HEADER")
+            .env_remove("EVENT_SOURCE")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("okta-event-cards serve starts");
+        // Drain both pipes so a large batch never blocks the gateway on a full pipe.
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let (sink, mut pipe) = (stdout.clone(), child.stdout.take().expect("stdout"));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        });
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut first = String::new();
+        stderr.read_line(&mut first).expect("banner");
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or_else(|| panic!("no address in the banner: {first:?}"))
+            .to_owned();
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Gateway {
+            child,
+            addr,
+            out,
+            stdout,
+        }
+    }
+
+    /// One HTTP/1.1 request; returns the status and the body.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body))
+            .expect("send");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("response");
+        let text = String::from_utf8(response).expect("utf8 response");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a full response");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        (status, body.to_owned())
+    }
+
+    fn post(&self, slug: &str, secret: &str, body: &str) -> (u16, String) {
+        let headers = [
+            ("Authorization", secret),
+            ("Content-Type", "application/json"),
+        ];
+        self.request("POST", &format!("/okta/{slug}"), &headers, body.as_bytes())
+    }
+
+    fn published(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect()
+    }
+}
+
+/// The delivery body carried by an API Gateway event in `events/`.
+fn delivery_of(slug: &str) -> String {
+    let path = format!(
+        "{}/../events/{slug}/delivery.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let event: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json");
+    event["body"].as_str().expect("body").to_owned()
+}
+
+#[test]
+fn every_card_publishes_its_events_as_json_lines_and_refuses_bad_requests() {
+    let gw = Gateway::start("cards");
+    let expected = [
+        (
+            "user-mfa-factor-deactivated",
+            "User MFA Factor Deactivated",
+            2,
+        ),
+        ("user-mfa-factor-activated", "User MFA Factor Activated", 2),
+        (
+            "mfa-preregistration-initiated",
+            "MFA Preregistration Initiated",
+            1,
+        ),
+        ("user-mfa-factor-reset-all", "User MFA Factor Reset All", 1),
+        (
+            "phone-verification-call-sent",
+            "Phone Verification Call Sent",
+            2,
+        ),
+    ];
+    let mut total = 0;
+    for (slug, name, count) in expected {
+        let (status, body) = gw.request(
+            "GET",
+            &format!("/okta/{slug}"),
+            &[("X-Okta-Verification-Challenge", "abc-123")],
+            b"",
+        );
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"verification":"abc-123"}"#),
+            "{slug}"
+        );
+
+        let delivery = delivery_of(slug);
+        assert_eq!(
+            gw.post(slug, SECRET, &delivery),
+            (200, String::new()),
+            "{slug}"
+        );
+        total += count;
+        let lines = gw.published();
+        assert_eq!(lines.len(), total, "{slug}");
+        let delivery: Value = serde_json::from_str(&delivery).expect("json");
+        for line in &lines[total - count..] {
+            assert_eq!(line["Source"], "okta.event-cards");
+            assert_eq!(line["DetailType"], name);
+            assert_eq!(line["EventBusName"], "default");
+            assert_eq!(line["Detail"]["uuid"], delivery["eventId"]);
+            assert_eq!(line["Detail"]["eventTime"], delivery["eventTime"]);
+            assert_eq!(line["Time"], line["Detail"]["dateAndTime"]);
+            assert_eq!(line["Detail"]["headers"]["authorization"], "[REDACTED]");
+            // eventDetails is one of the delivery's events, unchanged.
+            let events = delivery["data"]["events"].as_array().expect("events");
+            assert!(events.contains(&line["Detail"]["eventDetails"]), "{slug}");
+        }
+
+        // Bad requests: their statuses, and nothing more published.
+        assert_eq!(
+            gw.post(
+                slug,
+                "Basic d3Jvbmc6c2VjcmV0",
+                &serde_json::to_string(&delivery).expect("json")
+            )
+            .0,
+            401
+        );
+        assert_eq!(
+            gw.request(
+                "POST",
+                &format!("/okta/{slug}"),
+                &[],
+                delivery_of(slug).as_bytes()
+            )
+            .0,
+            401
+        );
+        assert_eq!(gw.post(slug, SECRET, "{not json").0, 400);
+        assert_eq!(gw.post(slug, SECRET, r#"{"data":{"events":[1]}}"#).0, 400);
+        assert_eq!(gw.post(slug, SECRET, "").0, 400);
+        assert_eq!(
+            gw.request(
+                "PUT",
+                &format!("/okta/{slug}"),
+                &[("Authorization", SECRET)],
+                b"{}"
+            )
+            .0,
+            405
+        );
+        assert_eq!(gw.request("GET", &format!("/okta/{slug}"), &[], b"").0, 400);
+        assert_eq!(
+            gw.published().len(),
+            total,
+            "{slug}: nothing published for a bad request"
+        );
+    }
+    assert_eq!(gw.post("no-such-card", SECRET, "{}").0, 404);
+
+    // stdout carries the same lines as the file (give the drain thread a moment).
+    std::thread::sleep(Duration::from_millis(200));
+    let stdout = String::from_utf8(gw.stdout.lock().expect("lock").clone()).expect("utf8");
+    let stdout: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(stdout, gw.published());
+}
+
+#[test]
+fn a_batch_well_over_100_events_with_unicode_names_arrives_whole() {
+    let gw = Gateway::start("batch");
+    let names = [
+        "Zoë Ångström 🦊",
+        "山田 太郎",
+        "Jörg Müller",
+        "O'Brien \"Quote\" \\ Slash",
+    ];
+    let events: Vec<Value> = (0..350)
+        .map(|i| {
+            let name = names[i % names.len()];
+            json!({
+                "uuid": format!("batch-{i:04}"),
+                "published": format!("2026-11-22T10:{:02}:{:02}.{:03}Z", i / 60 % 60, i % 60, i % 1000),
+                "eventType": if i % 7 == 0 { "user.session.start" } else { "user.mfa.factor.deactivate" },
+                "version": "0",
+                "displayMessage": "Reset factor for user",
+                "actor": {"id": "00uadmin", "type": "User", "alternateId": "admin@example.com", "displayName": "Admin"},
+                "target": [
+                    {"id": format!("pfd{i}"), "type": "AuthenticatorEnrollment", "alternateId": "unknown", "displayName": "Okta Verify"},
+                    {"id": format!("00u{i}"), "type": "User", "alternateId": format!("user{i}@example.com"), "displayName": name}
+                ],
+                "outcome": {"result": "SUCCESS", "reason": "User reset OKTA_VERIFY_PUSH factor"}
+            })
+        })
+        .collect();
+    let body = json!({"eventType": "com.okta.event_hook", "eventId": "batch-delivery", "eventTime": "2026-11-22T11:00:00.000Z",
+                      "source": "https://example-org.okta.com/api/v1/eventHooks/who1", "data": {"events": events}});
+    assert_eq!(
+        gw.post("user-mfa-factor-deactivated", SECRET, &body.to_string())
+            .0,
+        200
+    );
+    let lines = gw.published();
+    let expected: Vec<usize> = (0..350).filter(|i| i % 7 != 0).collect();
+    assert_eq!(lines.len(), expected.len());
+    for (line, i) in lines.iter().zip(expected) {
+        assert_eq!(line["Detail"]["eventId"], format!("batch-{i:04}"));
+        assert_eq!(
+            line["Detail"]["oktaUser"]["displayName"],
+            names[i % names.len()]
+        );
+        assert_eq!(line["Detail"]["oktaUser"]["id"], format!("00u{i}"));
+        assert_eq!(line["Detail"]["admin"]["id"], "00uadmin");
+        assert_eq!(
+            line["Detail"]["reason"],
+            "User reset OKTA_VERIFY_PUSH factor"
+        );
+    }
+}
