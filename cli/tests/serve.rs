@@ -16,6 +16,8 @@ struct Gateway {
     addr: String,
     out: PathBuf,
     stdout: Arc<Mutex<Vec<u8>>>,
+    /// Everything `serve` wrote to stderr: the banner, then the logs.
+    stderr: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Drop for Gateway {
@@ -27,24 +29,24 @@ impl Drop for Gateway {
 
 impl Gateway {
     fn start(name: &str) -> Gateway {
+        Self::start_with(name, &[("OKTA_HOOK_SECRET", SECRET)])
+    }
+
+    /// `serve` with this environment (nothing else of the test's own is passed on that it reads).
+    fn start_with(name: &str, env: &[(&str, &str)]) -> Gateway {
         let out = std::env::temp_dir().join(format!(
             "okta-event-cards-{name}-{}.jsonl",
             std::process::id()
         ));
         let _ = std::fs::remove_file(&out);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_okta-event-cards"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--out"])
+        let mut command = serve_command();
+        command
+            .args(["--addr", "127.0.0.1:0", "--out"])
             .arg(&out)
-            .env("OKTA_HOOK_SECRET", SECRET)
-            .env_remove("EVENT_BUS_NAME")
-            .env_remove("OKTA_HOOK_SECRET_PREVIOUS")
-            .env_remove("OKTA_HOOK_AUTH_HEADER")
-            .env_remove("EVENT_SOURCE")
-            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("okta-event-cards serve starts");
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("okta-event-cards serve starts");
         // Drain both pipes so a large batch never blocks the gateway on a full pipe.
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (sink, mut pipe) = (stdout.clone(), child.stdout.take().expect("stdout"));
@@ -54,22 +56,34 @@ impl Gateway {
                 sink.lock().expect("lock").extend_from_slice(&buf[..n]);
             }
         });
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut pipe = BufReader::new(child.stderr.take().expect("stderr"));
         let mut first = String::new();
-        stderr.read_line(&mut first).expect("banner");
+        pipe.read_line(&mut first).expect("banner");
         let addr = first
             .split("http://")
             .nth(1)
             .and_then(|rest| rest.split(',').next())
             .unwrap_or_else(|| panic!("no address in the banner: {first:?}"))
             .to_owned();
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let stderr = Arc::new(Mutex::new(first.into_bytes()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        });
         Gateway {
             child,
             addr,
             out,
             stdout,
+            stderr,
         }
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().expect("lock")).into_owned()
     }
 
     /// One HTTP/1.1 request; returns the status and the body.
@@ -123,6 +137,27 @@ impl Gateway {
             .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
             .collect()
     }
+}
+
+/// `okta-event-cards serve` with none of the variables it reads inherited from the test's
+/// environment, so a developer's own settings never change what a test sees.
+fn serve_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_okta-event-cards"));
+    command.arg("serve");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("OKTA_") || name.starts_with("AWS_") || name.starts_with("EVENT_") {
+            command.env_remove(name);
+        }
+    }
+    for name in [
+        "FAILED_EVENTS_QUEUE_URL",
+        "PUBLISH_BUDGET_MS",
+        "MAX_BATCH_BYTES",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("RUST_LOG", "info");
+    command
 }
 
 /// The delivery body carried by an API Gateway event in `events/`.
@@ -297,4 +332,197 @@ fn a_batch_well_over_100_events_with_unicode_names_arrives_whole() {
             "User reset OKTA_VERIFY_PUSH factor"
         );
     }
+}
+
+/// The README's "Try it" delivery: the multi-line body of its curl `-d '...'`.
+fn readme_delivery() -> String {
+    let readme = std::fs::read_to_string(format!("{}/../README.md", env!("CARGO_MANIFEST_DIR")))
+        .expect("README.md");
+    let try_it = &readme[readme.find("## Try it").expect("Try it")..];
+    let start = try_it.find("-d '").expect("a curl -d") + 4;
+    let end = start + try_it[start..].find('\'').expect("the body's end");
+    try_it[start..end].to_owned()
+}
+
+#[test]
+fn a_pretty_printed_or_crlf_delivery_is_still_one_line_per_entry() {
+    let gw = Gateway::start("lines");
+    let readme = readme_delivery();
+    assert!(readme.contains('\n'), "the README's example spans lines");
+    for body in [readme.clone(), readme.replace('\n', "\r\n")] {
+        assert_eq!(gw.post("user-mfa-factor-activated", SECRET, &body).0, 200);
+    }
+    let text = std::fs::read_to_string(&gw.out).expect("the --out file");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let sent: Value = serde_json::from_str(&readme).expect("the README's body is JSON");
+    for line in &lines {
+        assert_eq!(line["Detail"]["eventDetails"], sent["data"]["events"][0]);
+        assert_eq!(line["Detail"]["eventId"], "demo-event");
+    }
+}
+
+#[test]
+fn the_banner_curl_lines_work_pasted_into_another_shell() {
+    let gw = Gateway::start("banner");
+    // The banner's commands, continuation lines joined as a shell would (the whole banner is in
+    // once its last line, the second curl's body, is).
+    let started = std::time::Instant::now();
+    while !gw.stderr().contains("\"displayName\":\"Ada\"") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            gw.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let banner = gw.stderr();
+    let mut commands: Vec<String> = Vec::new();
+    for line in banner.lines() {
+        let line = line.trim();
+        match commands.last_mut() {
+            Some(last) if last.ends_with('\\') => {
+                last.pop();
+                last.push_str(line);
+            }
+            _ if line.starts_with("curl ") => commands.push(line.to_owned()),
+            _ => {}
+        }
+    }
+    assert_eq!(commands.len(), 2, "{banner}");
+    for command in &commands {
+        let output = Command::new("bash")
+            .args(["-c", command])
+            .env("OKTA_HOOK_SECRET", SECRET)
+            .output()
+            .expect("bash runs curl");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.starts_with("HTTP/1.1 200"), "{command}\n{text}");
+    }
+    assert_eq!(gw.published().len(), 1);
+}
+
+#[test]
+fn a_verification_logs_a_line_in_serve() {
+    let gw = Gateway::start("verify");
+    let challenge = [("X-Okta-Verification-Challenge", "hello")];
+    assert_eq!(
+        gw.request("GET", "/okta/user-mfa-factor-activated", &challenge, b"")
+            .0,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        gw.stderr().contains("verification answered"),
+        "{}",
+        gw.stderr()
+    );
+}
+
+/// Runs `serve` expecting it to stop at start; returns its stderr.
+fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = serve_command()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("okta-event-cards runs");
+    assert!(!output.status.success(), "serve started");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_busy_port_names_the_address_and_the_flag() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = busy.local_addr().expect("addr").port().to_string();
+    let error = refused_start(&["--addr", &port], &[("OKTA_HOOK_SECRET", SECRET)]);
+    assert!(
+        error.contains(&format!("127.0.0.1:{port}")) && error.contains("--addr"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bus_without_a_region_stops_at_start_naming_the_region_variables() {
+    let error = refused_start(
+        &[],
+        &[
+            ("OKTA_HOOK_SECRET", SECRET),
+            ("EVENT_BUS_NAME", "okta-cards"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    assert!(
+        error.contains("AWS_REGION") && error.contains("AWS_DEFAULT_REGION"),
+        "{error}"
+    );
+}
+
+#[test]
+fn help_and_version_say_what_serve_reads_and_serves() {
+    let help = serve_command().arg("--help").output().expect("help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("OKTA_HOOK_SECRET") && help.contains("OKTA_HOOK_SECRET_ARN"),
+        "{help}"
+    );
+    assert!(
+        help.contains("/okta/phone-verification-call-sent"),
+        "{help}"
+    );
+    assert!(help.contains("Example:"), "{help}");
+    let version = Command::new(env!("CARGO_BIN_EXE_okta-event-cards"))
+        .arg("--version")
+        .output()
+        .expect("version");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("okta-event-cards {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn serve_reads_the_secret_from_secrets_manager_like_the_functions() {
+    let moto = integration_tests::Moto::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let arn = runtime.block_on(async {
+        let aws = integration_tests::Moto::aws(&moto.url).await;
+        aws_sdk_secretsmanager::Client::new(&aws)
+            .create_secret()
+            .name("okta-event-cards/hook-secret")
+            .secret_string(format!("{SECRET}\n"))
+            .send()
+            .await
+            .expect("create the secret")
+            .arn()
+            .expect("an ARN")
+            .to_owned()
+    });
+    let gw = Gateway::start_with(
+        "secret-arn",
+        &[
+            ("OKTA_HOOK_SECRET_ARN", arn.as_str()),
+            ("AWS_ENDPOINT_URL", moto.url.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
+            ("AWS_SECRET_ACCESS_KEY", "test-only"),
+        ],
+    );
+    let delivery = delivery_of("user-mfa-factor-activated");
+    assert_eq!(
+        gw.post("user-mfa-factor-activated", SECRET, &delivery).0,
+        200
+    );
+    assert_eq!(
+        gw.post("user-mfa-factor-activated", "Basic d3Jvbmc=", &delivery)
+            .0,
+        401
+    );
+    assert_eq!(gw.published().len(), 2);
 }

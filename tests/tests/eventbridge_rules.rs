@@ -99,7 +99,11 @@ fn documented_rules_match_exactly_the_promised_card_events() {
         ),
         details(
             &card::USER_MFA_FACTOR_ACTIVATED,
-            &["samples/stix-shifter-user.mfa.factor.activate-1.json"],
+            &[
+                "samples/stix-shifter-user.mfa.factor.activate-1.json",
+                // An Admin Console preview: actor, target and debugContext null.
+                "synthetic/preview-user.mfa.factor.activate.json",
+            ],
         ),
         details(
             &card::MFA_PREREGISTRATION_INITIATED,
@@ -115,6 +119,7 @@ fn documented_rules_match_exactly_the_promised_card_events() {
                 "synthetic/system.voice.send_phone_verification_call-classic.json",
                 "synthetic/system.voice.send_phone_verification_call-oie.json",
                 "synthetic/system.voice.send_phone_verification_call-deny.json",
+                "synthetic/preview-system.voice.send_phone_verification_call.json",
             ],
         ),
     ]
@@ -131,21 +136,32 @@ fn documented_rules_match_exactly_the_promised_card_events() {
         "Phone Verification Call Sent 716c586a-e67c-11f1-aa10-01b73b88912f",
         "Phone Verification Call Sent 6be49cdc-e559-11f1-bbeb-55ae5f76d0ac",
     ];
+    let activated = "User MFA Factor Activated e766d84e-a0a8-11ed-a750-9f5fc296ce63";
+    let previews = [
+        "User MFA Factor Activated 44b7aa71-3ad4-4dfe-aed8-84e872927f2b",
+        "Phone Verification Call Sent 5fbec211-d1be-422c-b70a-003b9ee3a370",
+    ];
+    let preregistration = "MFA Preregistration Initiated 71c14dbe-e67c-11f1-bf69-19ef805b50f9";
+    let reset_all = "User MFA Factor Reset All AbC-123-XyZ";
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("user-mfa-factor-deactivated", deactivated.to_vec()),
+        ("user-mfa-factor-activated", vec![activated, previews[0]]),
+        ("mfa-preregistration-initiated", vec![preregistration]),
+        ("user-mfa-factor-reset-all", vec![reset_all]),
         (
-            "user-mfa-factor-activated",
-            vec!["User MFA Factor Activated e766d84e-a0a8-11ed-a750-9f5fc296ce63"],
+            "phone-verification-call-sent",
+            [phone.as_slice(), &previews[1..]].concat(),
         ),
+        // Every card event but the Admin Console's previews (docs/rules.md).
         (
-            "mfa-preregistration-initiated",
-            vec!["MFA Preregistration Initiated 71c14dbe-e67c-11f1-bf69-19ef805b50f9"],
+            "no-previews",
+            [
+                deactivated.as_slice(),
+                &[activated, preregistration, reset_all],
+                phone.as_slice(),
+            ]
+            .concat(),
         ),
-        (
-            "user-mfa-factor-reset-all",
-            vec!["User MFA Factor Reset All AbC-123-XyZ"],
-        ),
-        ("phone-verification-call-sent", phone.to_vec()),
         // docs/rules.md's two: strong factors only (not Okta Verify push, not email), and DENY only.
         ("strong-factor-removed", deactivated[..2].to_vec()),
         ("phone-call-blocked", phone[2..].to_vec()),

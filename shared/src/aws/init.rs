@@ -35,6 +35,7 @@ async fn build(
 ) -> Result<LambdaHandler, ConfigError> {
     // The SDK's defaults for the one-time secret read at init; publishing gets the settings below.
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    require_region(&aws)?;
     // The hook secret from Secrets Manager when OKTA_HOOK_SECRET_ARN is set.
     let config = secrets::config_from_env(&aws).await?;
     let (publisher, queue) = clients_from(&aws, &config)?;
@@ -48,6 +49,18 @@ async fn build(
     // Metrics on stdout too: Lambda sends it to CloudWatch Logs, which extracts them.
     Ok(Handler::with_failure_queue(card, &config, publisher, queue)
         .with_metrics(Metrics::new(settings, Sink::stdout())))
+}
+
+/// The configuration from the environment, with the hook secret read from Secrets Manager when
+/// `OKTA_HOOK_SECRET_ARN` is set (then through the standard AWS configuration, which is loaded
+/// only then: a local run without AWS never touches it).
+pub async fn load_config() -> Result<Config, ConfigError> {
+    if std::env::var(secrets::SECRET_ARN_VAR).is_ok_and(|v| !v.trim().is_empty()) {
+        let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        require_region(&aws)?;
+        return secrets::config_from_env(&aws).await;
+    }
+    Config::from_env()
 }
 
 /// The EventBridge publisher and the failure queue from the standard AWS configuration (so
@@ -77,6 +90,7 @@ pub fn clients_from(
     config: &Config,
 ) -> Result<(EventBridgePublisher, Option<SqsFailureQueue>), ConfigError> {
     let bus = config.require_event_bus()?;
+    require_region(aws)?;
     let aws = aws
         .to_builder()
         .retry_config(RetryConfig::disabled())
@@ -107,4 +121,44 @@ pub fn clients_from(
         )
     });
     Ok((publisher, queue))
+}
+
+/// Without a region every call fails to connect (and would be retried until the budget ends):
+/// say so at start instead. Lambda always sets `AWS_REGION`.
+pub fn require_region(aws: &SdkConfig) -> Result<(), ConfigError> {
+    match aws.region() {
+        Some(_) => Ok(()),
+        None => Err(ConfigError(
+            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS profile)"
+                .into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_region_is_refused_at_start_naming_the_variables() {
+        let config = Config {
+            event_bus_name: Some("okta-cards".into()),
+            ..Config::with_secrets(&["s"])
+        };
+        let aws = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let err = clients_from(&aws, &config)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("AWS_REGION") && err.contains("AWS_DEFAULT_REGION"),
+            "{err}"
+        );
+        let aws = aws
+            .into_builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        assert!(clients_from(&aws, &config).is_ok());
+    }
 }

@@ -492,8 +492,17 @@ mod tests {
             .all(|e| e.trace_header.as_deref() == Some(TRACE)));
 
         let lines = json_lines(&logs);
-        assert_eq!(lines.len(), 1, "one summary line:\n{logs}");
-        let summary = &lines[0];
+        // The events/ delivery holds a user.session.start on purpose: one WARN names it, then the
+        // summary line.
+        assert_eq!(lines.len(), 2, "a WARN and one summary line:\n{logs}");
+        let warn = &lines[0];
+        assert_eq!(warn["level"], "WARN");
+        assert_eq!(warn["ignored_types"], "user.session.start (no card)");
+        assert_eq!(
+            warn["correlation_id"],
+            "a5886327-98d2-4431-baa6-5893674d19e4"
+        );
+        let summary = &lines[1];
         let keys: Vec<&str> = summary.keys().map(String::as_str).collect();
         let mut expected = vec![
             "level",
@@ -611,7 +620,8 @@ mod tests {
         let (logs, metrics, _) = observed_delivery(&USER_MFA_FACTOR_ACTIVATED).await;
         let timed = ["timestamp", "duration_ms", "PublishLatencyMs"];
         for (heading, ours) in [("### Log lines", &logs), ("### Metrics", &metrics)] {
-            let mut ours = json_lines(ours).remove(0);
+            // The summary line (the last; a WARN about the ignored event type comes first).
+            let mut ours = json_lines(ours).pop().expect("a line");
             let mut shown = readme_example(heading);
             for key in timed {
                 assert_eq!(
@@ -651,12 +661,15 @@ mod tests {
             }
         }
         let logs = o.logs.text();
-        let lines = json_lines(&logs);
+        let mut lines = json_lines(&logs);
         assert_eq!(
             lines.len(),
-            3,
-            "one line per refusal, none for a verification:\n{logs}"
+            4,
+            "one line per refusal, one INFO for the verification:\n{logs}"
         );
+        let verification = lines.pop().expect("the verification's line");
+        assert_eq!(verification["level"], "INFO");
+        assert_eq!(verification["message"], "verification answered");
         for line in &lines {
             assert_eq!(line["level"], "WARN");
             assert_eq!(line["message"], "request rejected");

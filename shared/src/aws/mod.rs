@@ -13,7 +13,7 @@ use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkE
 use crate::publish::Failure;
 
 pub use eventbridge::EventBridgePublisher;
-pub use init::{clients, clients_from, init, LambdaHandler};
+pub use init::{clients, clients_from, init, load_config, require_region, LambdaHandler};
 pub use sqs::{SqsFailureQueue, MAX_MESSAGE_BYTES};
 
 /// A failed call: throttling, server errors, timeouts and connection failures may pass on a

@@ -89,6 +89,11 @@ pub const CARDS: [&Card; 5] = [
     &PHONE_VERIFICATION_CALL_SENT,
 ];
 
+/// The card that publishes events of this type, if one does.
+pub fn card_for(event_type: &str) -> Option<&'static Card> {
+    CARDS.into_iter().find(|c| c.event_type == event_type)
+}
+
 impl Card {
     pub fn matches(&self, event: &LogEvent) -> bool {
         event.event_type.as_deref() == Some(self.event_type)

@@ -40,7 +40,29 @@ pub struct Mapped {
     pub received: usize,
     /// Events of other types: counted, never an error (one hook may subscribe to many types).
     pub ignored: usize,
+    /// The types of the ignored events, each once, in the order first seen: what a hook sent to
+    /// the wrong route carries. At most [`MAX_IGNORED_TYPES`]; a type that is not a plain event
+    /// type name (letters, digits, `.`, `_`) is shown as `?`, since it could be anything.
+    pub ignored_types: Vec<String>,
     pub events: Vec<CardEvent>,
+}
+
+/// How many distinct ignored types a delivery reports.
+pub const MAX_IGNORED_TYPES: usize = 10;
+
+/// An event type as a log line may show it.
+fn shown_type(event_type: Option<&str>) -> String {
+    match event_type {
+        None => "(none)".to_owned(),
+        Some(t)
+            if t.len() <= 100
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_') =>
+        {
+            t.to_owned()
+        }
+        Some(_) => "?".to_owned(),
+    }
 }
 
 /// Why a body is not a delivery this card can take. The text is ours, or serde_json's message
@@ -61,6 +83,13 @@ pub fn map_delivery(
             "request body is empty: expected an Okta event hook delivery".into(),
         ));
     }
+    if body.starts_with(b"\xEF\xBB\xBF") {
+        // RFC 8259 forbids it, serde_json would only say "expected value at line 1 column 1".
+        return Err(BodyError(
+            "request body starts with a UTF-8 byte order mark (EF BB BF): send the JSON without it"
+                .into(),
+        ));
+    }
     let text = std::str::from_utf8(body).map_err(|e| {
         BodyError(format!(
             "request body is not UTF-8 (invalid byte at {})",
@@ -77,6 +106,7 @@ pub fn map_delivery(
     };
     let received = delivery.data.events.len();
     let mut events = Vec::new();
+    let mut ignored_types: Vec<String> = Vec::new();
     for (i, raw) in delivery.data.events.iter().enumerate() {
         // A raw value starts at its first byte: an object starts with '{'.
         if !raw.get().starts_with('{') {
@@ -92,6 +122,10 @@ pub fn map_delivery(
             })
         })?;
         if !card.matches(&event) {
+            let shown = shown_type(event.event_type.as_deref());
+            if ignored_types.len() < MAX_IGNORED_TYPES && !ignored_types.contains(&shown) {
+                ignored_types.push(shown);
+            }
             continue;
         }
         let detail = write_detail(&card.detail(&info, &event, raw))
@@ -107,6 +141,7 @@ pub fn map_delivery(
         delivery_id: delivery.event_id.as_deref().map(String::from),
         received,
         ignored: received - events.len(),
+        ignored_types,
         events,
     })
 }
@@ -366,5 +401,34 @@ mod tests {
             error.contains("expected an object with data.events[]"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn ignored_types_are_listed_once_each_and_never_as_sent_when_odd() {
+        let event = |t: &str| format!(r#"{{"uuid":"u","eventType":{t}}}"#);
+        let body = envelope(&[
+            &event(r#""user.mfa.factor.deactivate""#),
+            &event(r#""user.mfa.factor.activate""#),
+            &event(r#""user.session.start""#),
+            &event(r#""user.mfa.factor.deactivate""#),
+            &event(r#""ada@example.com""#),
+            r#"{"uuid":"no-type"}"#,
+        ]);
+        let mapped = map_delivery(CARDS[1], body.as_bytes(), &headers_json()).expect("a delivery");
+        assert_eq!((mapped.events.len(), mapped.ignored), (1, 5));
+        assert_eq!(
+            mapped.ignored_types,
+            [
+                "user.mfa.factor.deactivate",
+                "user.session.start",
+                "?",
+                "(none)"
+            ]
+        );
+        let many: Vec<String> = (0..30).map(|i| event(&format!(r#""t{i}""#))).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mapped = map_delivery(CARDS[1], envelope(&refs).as_bytes(), &headers_json())
+            .expect("a delivery");
+        assert_eq!(mapped.ignored_types.len(), MAX_IGNORED_TYPES);
     }
 }

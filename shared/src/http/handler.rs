@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::auth::Auth;
 use super::error::{json_response, Error};
-use crate::cards::{map_delivery, Card};
+use crate::cards::{card_for, map_delivery, Card};
 use crate::config::Config;
 use crate::ops::metrics::{Counts, Ids, Metrics};
 use crate::ops::telemetry::Invocation;
@@ -205,7 +205,12 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
         let (parts, body) = request.into_parts();
         let arrival = parts.extensions.get::<Arrival>().map_or(started, |a| a.0);
         match parts.method {
-            Method::GET => verify(&parts.headers),
+            Method::GET => {
+                let answer = verify(&parts.headers)?;
+                // Someone pressing Okta's Verify button looks for this (the challenge is not logged).
+                tracing::info!("verification answered");
+                Ok(answer)
+            }
             Method::POST => {
                 // The secret first: an unauthenticated body is neither read nor parsed.
                 self.auth.check(&parts.headers)?;
@@ -233,6 +238,15 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
             tracing::Span::current().record("correlation_id", id.as_str());
         }
         report.delivery_id = mapped.delivery_id;
+        if !mapped.ignored_types.is_empty() {
+            // Types only (no personal data): a hook pointed at the wrong card's URL shows here.
+            tracing::warn!(
+                ignored = mapped.ignored,
+                ignored_types = %routes(&mapped.ignored_types),
+                serves = self.card.event_type,
+                "events of other types ignored: this route publishes only its card's type"
+            );
+        }
         let trace: Option<Arc<str>> = trace.map(Into::into);
         let entries: Vec<Entry> = mapped
             .events
@@ -297,6 +311,19 @@ impl Report {
             None => Counts::default(),
         }
     }
+}
+
+/// Each ignored type with the route that serves it: `user.mfa.factor.deactivate (served by
+/// /okta/user-mfa-factor-deactivated), user.session.start (no card)`.
+fn routes(types: &[String]) -> String {
+    types
+        .iter()
+        .map(|t| match card_for(t) {
+            Some(card) => format!("{t} (served by /okta/{})", card.slug),
+            None => format!("{t} (no card)"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Milliseconds to the microsecond, for log and metric lines.
@@ -442,6 +469,60 @@ mod tests {
             response.body(),
             r#"{"verification":"c-1sXXEbjnfT72NzDA3Xc89C3RWVycRXfBG2lyxT"}"#
         );
+    }
+
+    #[tokio::test]
+    async fn a_verification_logs_one_info_line_without_the_challenge() {
+        let logs = Captured::default();
+        let _guard =
+            tracing::subscriber::set_default(crate::ops::telemetry::tests::json_logs(&logs));
+        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let response = h
+            .handle(get(Some(b"c-1sXXEbjnfT72NzDA3Xc89C3RWVycRXfBG2lyxT")))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let lines = crate::ops::telemetry::tests::lines(&logs);
+        assert_eq!(lines.len(), 1, "{}", logs.text());
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[0]["message"], "verification answered");
+        assert_eq!(lines[0]["card"], "user-mfa-factor-activated");
+        assert!(!logs
+            .text()
+            .contains("c-1sXXEbjnfT72NzDA3Xc89C3RWVycRXfBG2lyxT"));
+    }
+
+    #[tokio::test]
+    async fn a_delivery_to_the_wrong_route_warns_with_the_types_and_their_routes() {
+        let logs = Captured::default();
+        let _guard =
+            tracing::subscriber::set_default(crate::ops::telemetry::tests::json_logs(&logs));
+        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let session: serde_json::Value = serde_json::from_str(&fixture(
+            "samples/okta-devdocs-envelope-user.session.start-2.json",
+        ))
+        .expect("JSON");
+        let body = envelope(&[
+            &fixture("samples/panther-user.mfa.factor.deactivate-1.json"),
+            &session["data"]["events"][0].to_string(),
+        ]);
+        let response = h.handle(post(Some(SECRET), body)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(h.publisher().entries().is_empty());
+        let lines = crate::ops::telemetry::tests::lines(&logs);
+        let warn = lines
+            .iter()
+            .find(|l| l["level"] == "WARN")
+            .unwrap_or_else(|| panic!("no WARN line: {}", logs.text()));
+        assert_eq!(
+            warn["ignored_types"],
+            "user.mfa.factor.deactivate (served by /okta/user-mfa-factor-deactivated), \
+             user.session.start (no card)"
+        );
+        assert_eq!(warn["ignored"], 2);
+        assert_eq!(warn["serves"], "user.mfa.factor.activate");
+        assert_eq!(lines.iter().filter(|l| l["level"] == "WARN").count(), 1);
+        // Types only: nothing of the events themselves.
+        assert!(!logs.text().contains("homer"), "{}", logs.text());
     }
 
     #[tokio::test]

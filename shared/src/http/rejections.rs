@@ -143,6 +143,7 @@ fn rows() -> Vec<Row> {
         row("an event an array", post(envelope(&["[]"])), S::BAD_REQUEST, "data.events[0] is not an object"),
         row("an event null", post(envelope(&["null"])), S::BAD_REQUEST, "data.events[0] is not an object"),
         row("invalid UTF-8", post(invalid_utf8), S::BAD_REQUEST, "not UTF-8"),
+        row("a UTF-8 byte order mark before the JSON", post([b"\xEF\xBB\xBF".as_slice(), delivery().as_bytes()].concat()), S::BAD_REQUEST, "byte order mark"),
         row("a lone surrogate escape", post(envelope(&[r#"{"uuid":"\ud800","eventType":"user.mfa.factor.activate"}"#])), S::BAD_REQUEST, "not valid JSON"),
         // Found by fuzzing: serde_json does not check escapes in values it skips or keeps raw.
         row("a lone surrogate in a key the cards skip", post(envelope(&[r#"{"eventType":"user.mfa.factor.activate","actor":{"displayNage":"\ud83d\u1dd1"}}"#])), S::BAD_REQUEST, "unpaired UTF-16 surrogate"),

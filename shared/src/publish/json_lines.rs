@@ -4,7 +4,6 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::{BatchResult, Entry, Failure, Publisher};
 
@@ -16,7 +15,8 @@ pub struct JsonLinesPublisher {
     sink: Mutex<Box<dyn Write + Send>>,
 }
 
-/// An entry as PutEvents would receive it, with `Detail` as an object rather than a string.
+/// An entry as PutEvents would receive it, with `Detail` as an object rather than a string: it
+/// is written after these keys, as the line's last.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Line<'a> {
@@ -24,7 +24,6 @@ struct Line<'a> {
     detail_type: &'a str,
     time: Option<&'a str>,
     event_bus_name: &'a str,
-    detail: &'a RawValue,
 }
 
 impl JsonLinesPublisher {
@@ -47,10 +46,24 @@ impl JsonLinesPublisher {
             detail_type: entry.detail_type,
             time: entry.time.as_deref(),
             event_bus_name: &self.bus,
-            detail: serde_json::from_str(&entry.detail)?,
         };
         let mut bytes = serde_json::to_vec(&line)?;
-        bytes.push(b'\n');
+        // `{...}` becomes `{...,"Detail":<detail>}`: the detail is JSON already (written by serde).
+        bytes.pop();
+        bytes.extend_from_slice(b",\"Detail\":");
+        let detail = bytes.len();
+        bytes.extend_from_slice(entry.detail.as_bytes());
+        // The event is kept as Okta sent it, line breaks between its tokens included. Inside a JSON
+        // string a line break is always escaped, so each raw one is whitespace between tokens:
+        // a space in its place keeps the same JSON and one entry per line.
+        if entry.detail.contains(['\n', '\r']) {
+            for byte in &mut bytes[detail..] {
+                if matches!(*byte, b'\n' | b'\r') {
+                    *byte = b' ';
+                }
+            }
+        }
+        bytes.extend_from_slice(b"}\n");
         Ok(bytes)
     }
 }
@@ -139,5 +152,29 @@ mod tests {
             })
         );
         assert_eq!(lines[1]["Detail"]["eventId"], "e2");
+    }
+
+    /// A pretty-printed event (LF or CRLF) is still one line, with the same JSON in it.
+    #[tokio::test]
+    async fn an_event_with_line_breaks_is_one_line() {
+        for newline in ["\n", "\r\n"] {
+            let event = [
+                "{",
+                r#"  "eventId": "e1","#,
+                r#"  "message": "two\nlines""#,
+                "}",
+            ]
+            .join(newline);
+            let out = Captured::default();
+            let p = JsonLinesPublisher::new("okta.event-cards", "default", Box::new(out.clone()));
+            p.put(&[&entry(&format!(r#"{{"eventDetails":{event}}}"#))])
+                .await
+                .expect("put");
+            let text = out.text();
+            assert_eq!(text.lines().count(), 1, "{text:?}");
+            let line: serde_json::Value = serde_json::from_str(text.trim_end()).expect("JSON");
+            let sent: serde_json::Value = serde_json::from_str(&event).expect("JSON");
+            assert_eq!(line["Detail"]["eventDetails"], sent);
+        }
     }
 }
