@@ -16,6 +16,8 @@ struct Gateway {
     addr: String,
     out: PathBuf,
     stdout: Arc<Mutex<Vec<u8>>>,
+    /// What serve wrote to stderr before its banner.
+    startup: String,
 }
 
 impl Drop for Gateway {
@@ -55,20 +57,27 @@ impl Gateway {
             }
         });
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut first = String::new();
-        stderr.read_line(&mut first).expect("banner");
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split(',').next())
-            .unwrap_or_else(|| panic!("no address in the banner: {first:?}"))
-            .to_owned();
+        // Warnings (a weak secret's) come before the banner.
+        let mut startup = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            stderr.read_line(&mut line).expect("stderr");
+            assert!(
+                !line.is_empty(),
+                "serve exited before its banner:\n{startup}"
+            );
+            if let Some(rest) = line.split("http://").nth(1) {
+                break rest.split(',').next().expect("an address").to_owned();
+            }
+            startup.push_str(&line);
+        };
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         Gateway {
             child,
             addr,
             out,
             stdout,
+            startup,
         }
     }
 
@@ -97,16 +106,7 @@ impl Gateway {
             .write_all(head.as_bytes())
             .and_then(|()| stream.write_all(body))
             .expect("send");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).expect("response");
-        let text = String::from_utf8(response).expect("utf8 response");
-        let (head, body) = text.split_once("\r\n\r\n").expect("a full response");
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        (status, body.to_owned())
+        read_response(stream)
     }
 
     fn post(&self, slug: &str, secret: &str, body: &str) -> (u16, String) {
@@ -125,6 +125,20 @@ impl Gateway {
     }
 }
 
+/// The whole answer to a `Connection: close` request: its status and body.
+fn read_response(mut stream: TcpStream) -> (u16, String) {
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let text = String::from_utf8(response).expect("utf8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a full response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_owned())
+}
+
 /// The delivery body carried by an API Gateway event in `events/`.
 fn delivery_of(slug: &str) -> String {
     let path = format!(
@@ -139,6 +153,14 @@ fn delivery_of(slug: &str) -> String {
 #[test]
 fn every_card_publishes_its_events_as_json_lines_and_refuses_bad_requests() {
     let gw = Gateway::start("cards");
+    // The README's example secret works here, with a warning that never shows it.
+    assert!(
+        gw.startup.contains("OKTA_HOOK_SECRET is too easy to guess")
+            && gw.startup.contains("a Lambda function refuses it")
+            && !gw.startup.contains("b2t0YTpsb2NhbC1vbmx5"),
+        "{}",
+        gw.startup
+    );
     let expected = [
         (
             "user-mfa-factor-deactivated",

@@ -14,6 +14,9 @@ use crate::publish::{Limits, MAX_REQUEST_BYTES};
 pub struct ConfigError(pub String);
 
 pub const DEFAULT_AUTH_HEADER: &str = "authorization";
+/// The fewest characters a hook secret's credential may have in a Lambda function: see
+/// [`secret_weakness`].
+pub const MIN_SECRET_CHARS: usize = 32;
 pub const DEFAULT_EVENT_SOURCE: &str = "okta.event-cards";
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,65 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What messages call the current and the previous secret: the variables, or the Secrets Manager
+/// secret they were read from. Never a value.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretNames {
+    pub current: &'static str,
+    pub previous: &'static str,
+}
+
+pub const SECRET_VARIABLES: SecretNames = SecretNames {
+    current: "OKTA_HOOK_SECRET",
+    previous: "OKTA_HOOK_SECRET_PREVIOUS",
+};
+
+/// Why a hook secret is too easy to guess to guard a public URL: see [`secret_weakness`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weakness {
+    Short,
+    OneCharacter,
+}
+
+impl fmt::Display for Weakness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Weakness::Short => write!(
+                f,
+                "shorter than {MIN_SECRET_CHARS} characters, not counting a leading scheme word such as `Basic `"
+            ),
+            Weakness::OneCharacter => f.write_str("one character repeated"),
+        }
+    }
+}
+
+/// Whether a hook secret is too easy to guess to guard a public URL.
+///
+/// What counts is the credential: the value after a leading scheme word and its space (`Basic `,
+/// `Bearer `, any `<letters> `, as in HTTP's `<scheme> <credentials>`), since everyone knows the
+/// scheme. It must have at least [`MIN_SECRET_CHARS`] characters, not all the same. A `Basic`
+/// credential is counted as sent (base64), not decoded: that is what a guesser has to send. A
+/// floor, not a proof of randomness: the README's Deploy section generates a random one.
+pub fn secret_weakness(value: &str) -> Option<Weakness> {
+    let credential = match value.split_once(' ') {
+        Some((scheme, rest))
+            if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphabetic()) =>
+        {
+            rest.trim_start_matches(' ')
+        }
+        _ => value,
+    };
+    let mut chars = credential.chars();
+    let first = chars.next();
+    if credential.chars().count() < MIN_SECRET_CHARS {
+        Some(Weakness::Short)
+    } else if chars.all(|c| Some(c) == first) {
+        Some(Weakness::OneCharacter)
+    } else {
+        None
+    }
+}
+
 impl Config {
     /// The defaults with these secrets (none: unauthenticated); for tests and embedding.
     pub fn with_secrets(secrets: &[&str]) -> Self {
@@ -74,6 +136,15 @@ impl Config {
 
     /// The same rules over any lookup, so tests need not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_naming(get, SECRET_VARIABLES)
+    }
+
+    /// [`Config::from_lookup`], with the secrets' weakness named as `names` says (the Secrets
+    /// Manager secret, when the secrets came from there).
+    pub fn from_lookup_naming(
+        get: impl Fn(&str) -> Option<String>,
+        names: SecretNames,
+    ) -> Result<Self, ConfigError> {
         // Surrounding whitespace is never part of a value (a header value has none: HTTP strips
         // it), and an empty variable is an unset one: an empty secret would match an empty header.
         let get = |name: &str| {
@@ -118,6 +189,23 @@ impl Config {
             return Err(ConfigError(
                 "OKTA_HOOK_ALLOW_UNAUTHENTICATED is for local use only: a Lambda function needs OKTA_HOOK_SECRET".into(),
             ));
+        }
+        let in_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        for (name, secret) in [(names.current, &secret), (names.previous, &previous)] {
+            let Some(why) = secret.as_ref().and_then(|s| secret_weakness(s.expose())) else {
+                continue;
+            };
+            // A guessable secret makes the public URL an open door; locally it only guards a
+            // loopback port, and the README's example secret must keep working there.
+            if in_lambda {
+                return Err(ConfigError(format!(
+                    "{name} is too easy to guess: {why}. Use a long random value, e.g. \
+                     \"Bearer $(openssl rand -hex 32)\" (README, Deploy)"
+                )));
+            }
+            tracing::warn!(
+                "{name} is too easy to guess ({why}): accepted here, but a Lambda function refuses it"
+            );
         }
         let allow_unauthenticated = allow_unauthenticated && secret.is_none();
         Ok(Self {
@@ -297,6 +385,123 @@ mod tests {
             let err = config_error(&[("OKTA_HOOK_SECRET", "s"), (name, value)]);
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    /// 32 characters after the scheme: the shortest credential a Lambda function accepts.
+    const STRONG: &str = "Bearer 3f9c0d6a1b2e4f5a6b7c8d9e0f1a2b3c";
+
+    #[test]
+    fn a_secret_is_weak_when_its_credential_is_short_or_one_character_repeated() {
+        use Weakness::{OneCharacter, Short};
+        let a = |n: usize| "a".repeat(n);
+        let cases: [(String, Option<Weakness>); 16] = [
+            // The README's local example: 20 characters after `Basic `.
+            ("Basic b2t0YTpsb2NhbC1vbmx5".into(), Some(Short)),
+            // The events/ files' secret: 40 after `Basic `.
+            (
+                "Basic b2t0YTpsb2NhbC1ldmVudHMtdGVzdC1zZWNyZXQ=".into(),
+                None,
+            ),
+            (STRONG.into(), None),
+            (STRONG[..STRONG.len() - 1].into(), Some(Short)),
+            // The scheme is not counted, whatever its case or name; extra spaces neither.
+            (format!("basic {}", &STRONG[7..]), None),
+            (format!("SSWS {}", &STRONG[8..]), Some(Short)),
+            (format!("Bearer    {}", &STRONG[8..]), Some(Short)),
+            // No scheme word: the whole value counts.
+            (STRONG[7..].into(), None),
+            (STRONG[8..].into(), Some(Short)),
+            (format!("x-1 {}", &STRONG[11..]), None),
+            // A scheme alone, or nothing after it.
+            ("Bearer".into(), Some(Short)),
+            ("Basic ".into(), Some(Short)),
+            // One character repeated, with or without a scheme; two alternating pass.
+            (format!("Basic {}", a(64)), Some(OneCharacter)),
+            (a(32), Some(OneCharacter)),
+            (format!("Bearer {}", "0".repeat(40)), Some(OneCharacter)),
+            ("ab".repeat(16), None),
+        ];
+        for (value, weakness) in cases {
+            assert_eq!(secret_weakness(&value), weakness, "{value:?}");
+        }
+    }
+
+    /// In a Lambda function every source of a weak secret stops the start, naming the variable
+    /// and the rule, never the value.
+    #[test]
+    fn a_lambda_function_refuses_a_weak_secret_naming_the_variable_and_the_rule() {
+        let weak = "Basic b2t0YTpsb2NhbC1vbmx5";
+        let one = format!("Bearer {}", "z".repeat(40));
+        for (vars, name, rule) in [
+            (
+                vec![("OKTA_HOOK_SECRET", weak)],
+                "OKTA_HOOK_SECRET",
+                "shorter than 32 characters",
+            ),
+            (
+                vec![("OKTA_HOOK_SECRET", one.as_str())],
+                "OKTA_HOOK_SECRET",
+                "one character repeated",
+            ),
+            (
+                vec![
+                    ("OKTA_HOOK_SECRET", STRONG),
+                    ("OKTA_HOOK_SECRET_PREVIOUS", weak),
+                ],
+                "OKTA_HOOK_SECRET_PREVIOUS",
+                "shorter than 32 characters",
+            ),
+        ] {
+            let mut in_lambda = vars.clone();
+            in_lambda.push(("AWS_LAMBDA_FUNCTION_NAME", "f"));
+            let err = config_error(&in_lambda);
+            assert!(
+                err.contains(&format!("{name} is too easy to guess: {rule}")),
+                "{err}"
+            );
+            assert!(
+                !err.contains("b2t0YTpsb2NhbC1vbmx5") && !err.contains("zzzz"),
+                "{err}"
+            );
+            // Outside Lambda (`serve`) the same settings start.
+            assert!(config(&vars).is_ok(), "{vars:?}");
+        }
+        let strong = config(&[
+            ("OKTA_HOOK_SECRET", STRONG),
+            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+        ])
+        .expect("a strong secret starts");
+        assert_eq!(strong.secrets, [Secret::new(STRONG)]);
+    }
+
+    #[test]
+    fn outside_lambda_a_weak_secret_is_a_warning_without_the_value() {
+        crate::test_support::every_callsite_asked();
+        let logs = crate::test_support::Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let c = tracing::subscriber::with_default(subscriber, || {
+            config(&[
+                ("OKTA_HOOK_SECRET", "Basic b2t0YTpsb2NhbC1vbmx5"),
+                ("OKTA_HOOK_SECRET_PREVIOUS", STRONG),
+            ])
+        })
+        .expect("serve starts with the README's example");
+        assert_eq!(c.secrets.len(), 2);
+        let logs = logs.text();
+        assert_eq!(logs.lines().count(), 1, "{logs}");
+        assert!(
+            logs.contains("WARN")
+                && logs.contains("OKTA_HOOK_SECRET is too easy to guess (shorter than 32")
+                && logs.contains("a Lambda function refuses it"),
+            "{logs}"
+        );
+        assert!(
+            !logs.contains("b2t0YTpsb2NhbC1vbmx5") && !logs.contains("3f9c0d6a"),
+            "{logs}"
+        );
     }
 
     #[test]

@@ -376,6 +376,12 @@ mod tests {
         Handler::new(card, &config(&[SECRET]), InMemoryPublisher::new())
     }
 
+    /// A handler with the secret the `events/` files carry.
+    fn events_handler(card: &'static Card) -> Handler<InMemoryPublisher> {
+        let secret = crate::test_support::EVENTS_SECRET;
+        Handler::new(card, &config(&[secret]), InMemoryPublisher::new())
+    }
+
     fn post(secret: Option<&str>, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
         let mut b = Request::builder()
             .method("POST")
@@ -939,7 +945,7 @@ mod tests {
                 let text = std::fs::read_to_string(&path).expect("event file");
                 let request = lambda_http::request::from_str(&text)
                     .expect("an API Gateway event lambda_http accepts");
-                let h = handler(card);
+                let h = events_handler(card);
                 let response = h.handle(request).await;
                 let (status, entries) = expected(&name, card);
                 assert_eq!(
@@ -971,7 +977,7 @@ mod tests {
     async fn a_rest_api_event_is_handled_the_same() {
         let text = fixture("apigw/rest-v1-user-mfa-factor-activated-delivery.json");
         let request = lambda_http::request::from_str(&text).expect("REST event");
-        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let h = events_handler(&USER_MFA_FACTOR_ACTIVATED);
         assert_eq!(h.handle(request).await.status(), StatusCode::OK);
         assert_eq!(h.publisher().entries().len(), 2);
     }
