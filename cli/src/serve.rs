@@ -18,6 +18,8 @@ use okta_event_cards::config::ConfigError;
 use okta_event_cards::publish::{BatchResult, Entry, JsonLinesPublisher, Publisher, Tee};
 use okta_event_cards::{Config, Handler, CARDS};
 
+use crate::linger::LingeringListener;
+
 /// Serve the five card routes on this machine: GET (Okta's verification) and POST (deliveries)
 /// on /okta/<card-slug>, through the handler the Lambda functions run. What would be published
 /// is printed as JSON lines on stdout (PutEvents entries); with EVENT_BUS_NAME set, it goes to
@@ -91,7 +93,8 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_state(handlers);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     banner(listener.local_addr()?, &target, &config);
-    axum::serve(listener, app)
+    // Lingering: a client still writing a refused body reads the refusal (see `linger`).
+    axum::serve(LingeringListener::new(listener), app)
         .with_graceful_shutdown(async {
             // Ctrl-C ends the gateway; an error installing the handler only means no graceful stop.
             let _ = tokio::signal::ctrl_c().await;

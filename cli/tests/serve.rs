@@ -109,6 +109,32 @@ impl Gateway {
         read_response(stream)
     }
 
+    /// One HTTP/1.1 POST whose body goes in chunks of 64 KiB, no length declared up front.
+    fn post_chunked(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n",
+            self.addr
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).expect("send the head");
+        for chunk in body.chunks(64 * 1024) {
+            stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .and_then(|()| stream.write_all(chunk))
+                .and_then(|()| stream.write_all(b"\r\n"))
+                .expect("send a chunk");
+        }
+        stream.write_all(b"0\r\n\r\n").expect("send the last chunk");
+        read_response(stream)
+    }
+
     fn post(&self, slug: &str, secret: &str, body: &str) -> (u16, String) {
         let headers = [
             ("Authorization", secret),
@@ -319,4 +345,103 @@ fn a_batch_well_over_100_events_with_unicode_names_arrives_whole() {
             "User reset OKTA_VERIFY_PUSH factor"
         );
     }
+}
+
+/// Python's urllib and many webhook test tools write the whole body before they read the answer:
+/// an early refusal reaches them whole (not a broken pipe), because `serve` reads and discards
+/// what is left of the request before it closes.
+#[test]
+fn a_client_that_writes_the_whole_body_first_reads_the_refusal() {
+    let gw = Gateway::start("lingering");
+    let path = "/okta/user-mfa-factor-activated";
+    let big = vec![b' '; 7 * 1024 * 1024];
+    let secret = [("Authorization", SECRET)];
+    // A declared length over 6 MB: refused before a byte of the body is read.
+    let (status, body) = gw.request("POST", path, &secret, &big);
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("larger than 6291456 bytes"), "{body}");
+    // No length declared: refused once 6 MB have been read, the rest unread.
+    assert_eq!(gw.post_chunked(path, &secret, &big).0, 413);
+    // The secret is checked first: the whole body is left unread.
+    let wrong = [("Authorization", "Basic d3Jvbmc6c2VjcmV0")];
+    assert_eq!(gw.request("POST", path, &wrong, &big).0, 401);
+    assert_eq!(gw.request("POST", path, &[], &big).0, 401);
+    assert!(gw.published().is_empty());
+}
+
+/// Lingering happens only when a connection ends: a keep-alive client's requests go one after
+/// another on one connection, as before.
+#[test]
+fn a_keep_alive_client_sends_several_requests_on_one_connection() {
+    let gw = Gateway::start("keep-alive");
+    let mut stream = TcpStream::connect(&gw.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let slug = "user-mfa-factor-activated";
+    let delivery = delivery_of(slug);
+    for round in 0..3 {
+        let requests = [
+            format!(
+                "GET /okta/{slug} HTTP/1.1\r\nHost: {}\r\nX-Okta-Verification-Challenge: c{round}\r\n\r\n",
+                gw.addr
+            ),
+            format!(
+                "POST /okta/{slug} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic d3Jvbmc6c2VjcmV0\r\nContent-Length: {}\r\n\r\n{delivery}",
+                gw.addr,
+                delivery.len()
+            ),
+            format!(
+                "POST /okta/{slug} HTTP/1.1\r\nHost: {}\r\nAuthorization: {SECRET}\r\nContent-Length: {}\r\n\r\n{delivery}",
+                gw.addr,
+                delivery.len()
+            ),
+        ];
+        let mut answers = Vec::new();
+        for request in &requests {
+            stream.write_all(request.as_bytes()).expect("send");
+            answers.push(read_one_response(&mut reader));
+        }
+        assert_eq!(
+            answers,
+            [
+                (200, format!(r#"{{"verification":"c{round}"}}"#)),
+                (
+                    401,
+                    r#"{"error":"authorization header does not match the hook secret"}"#.into()
+                ),
+                (200, String::new())
+            ],
+            "round {round}"
+        );
+    }
+    assert_eq!(gw.published().len(), 3 * 2);
+}
+
+/// One answer on a kept-alive connection: the head, then `Content-Length` bytes of body.
+fn read_one_response(reader: &mut BufReader<TcpStream>) -> (u16, String) {
+    let mut status = String::new();
+    reader.read_line(&mut status).expect("status line");
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header");
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("a length");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    let status = status
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, String::from_utf8(body).expect("utf8"))
 }
