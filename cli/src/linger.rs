@@ -18,7 +18,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::serve::Listener;
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -77,6 +78,16 @@ impl Listener for LingeringListener {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
+    }
+}
+
+/// The client's address, for `ConnectInfo` (axum provides it for its own listeners only).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, LingeringListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, LingeringListener>) -> Self {
+        Peer(*stream.remote_addr())
     }
 }
 

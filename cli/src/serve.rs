@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,10 +15,11 @@ use axum::routing::any;
 use axum::Router;
 use okta_event_cards::aws::{clients, EventBridgePublisher, SqsFailureQueue};
 use okta_event_cards::config::ConfigError;
+use okta_event_cards::http::SourceAddress;
 use okta_event_cards::publish::{BatchResult, Entry, JsonLinesPublisher, Publisher, Tee};
 use okta_event_cards::{Config, Handler, CARDS};
 
-use crate::linger::LingeringListener;
+use crate::linger::{LingeringListener, Peer};
 
 /// Serve the five card routes on this machine: GET (Okta's verification) and POST (deliveries)
 /// on /okta/<card-slug>, through the handler the Lambda functions run. What would be published
@@ -76,6 +77,12 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "OKTA_HOOK_ALLOW_UNAUTHENTICATED=true and no secret: accepting deliveries from anyone"
         );
     }
+    if let Some(allowed) = &config.allowed_sources {
+        tracing::info!(
+            networks = allowed.networks().len(),
+            "ALLOWED_SOURCE_CIDRS is set: other client addresses get 403"
+        );
+    }
     let (publisher, queue, target) = publisher(&config, args.out.as_ref()).await?;
     let (publisher, queue) = (Arc::new(publisher), Arc::new(queue));
     let handlers: Handlers = Arc::new(
@@ -94,7 +101,8 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     banner(listener.local_addr()?, &target, &config);
     // Lingering: a client still writing a refused body reads the refusal (see `linger`).
-    axum::serve(LingeringListener::new(listener), app)
+    let service = app.into_make_service_with_connect_info::<Peer>();
+    axum::serve(LingeringListener::new(listener), service)
         .with_graceful_shutdown(async {
             // Ctrl-C ends the gateway; an error installing the handler only means no graceful stop.
             let _ = tokio::signal::ctrl_c().await;
@@ -137,8 +145,11 @@ async fn publisher(
 async fn route(
     State(handlers): State<Handlers>,
     Path(slug): Path<String>,
-    request: Request,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    mut request: Request,
 ) -> Response {
+    // The TCP peer, for ALLOWED_SOURCE_CIDRS: what API Gateway's sourceIp is in AWS.
+    request.extensions_mut().insert(SourceAddress(peer.ip()));
     match handlers.iter().find(|h| h.card().slug == slug) {
         Some(handler) => handler.handle(request).await.into_response(),
         None => not_found(),

@@ -29,6 +29,11 @@ impl Drop for Gateway {
 
 impl Gateway {
     fn start(name: &str) -> Gateway {
+        Self::start_with(name, &[])
+    }
+
+    /// [`Gateway::start`] with more environment variables.
+    fn start_with(name: &str, vars: &[(&str, &str)]) -> Gateway {
         let out = std::env::temp_dir().join(format!(
             "okta-event-cards-{name}-{}.jsonl",
             std::process::id()
@@ -42,6 +47,8 @@ impl Gateway {
             .env_remove("OKTA_HOOK_SECRET_PREVIOUS")
             .env_remove("OKTA_HOOK_AUTH_HEADER")
             .env_remove("EVENT_SOURCE")
+            .env_remove("ALLOWED_SOURCE_CIDRS")
+            .envs(vars.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -444,4 +451,69 @@ fn read_one_response(reader: &mut BufReader<TcpStream>) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .expect("status");
     (status, String::from_utf8(body).expect("utf8"))
+}
+
+/// With ALLOWED_SOURCE_CIDRS set, a client outside gets 403 for anything, its body unread and
+/// nothing published, whatever X-Forwarded-For says; a client inside is served as usual.
+#[test]
+fn with_an_allowlist_outside_clients_get_403_and_inside_clients_are_served() {
+    let slug = "user-mfa-factor-activated";
+    let path = format!("/okta/{slug}");
+    let delivery = delivery_of(slug);
+    let outside = Gateway::start_with(
+        "outside",
+        &[("ALLOWED_SOURCE_CIDRS", "192.0.2.0/24, 2001:db8::/32")],
+    );
+    assert!(
+        outside.startup.contains("ALLOWED_SOURCE_CIDRS is set"),
+        "{}",
+        outside.startup
+    );
+    let forbidden = r#"{"error":"the request's source address is not in ALLOWED_SOURCE_CIDRS"}"#;
+    let challenge = [("X-Okta-Verification-Challenge", "hello")];
+    assert_eq!(
+        outside.request("GET", &path, &challenge, b""),
+        (403, forbidden.to_owned())
+    );
+    assert_eq!(
+        outside.post(slug, SECRET, &delivery),
+        (403, forbidden.to_owned())
+    );
+    let spoofed = [("Authorization", SECRET), ("X-Forwarded-For", "192.0.2.1")];
+    assert_eq!(
+        outside
+            .request("POST", &path, &spoofed, delivery.as_bytes())
+            .0,
+        403
+    );
+    // Refused before the body: the answer comes although the declared body never does.
+    let mut stream = TcpStream::connect(&outside.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {SECRET}\r\nContent-Length: 100000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("send the head");
+    assert_eq!(read_response(stream).0, 403);
+    // A whole oversized body, written before reading: the 403 is read.
+    let big = vec![b' '; 7 * 1024 * 1024];
+    assert_eq!(
+        outside
+            .request("POST", &path, &[("Authorization", SECRET)], &big)
+            .0,
+        403
+    );
+    assert!(outside.published().is_empty());
+
+    let inside = Gateway::start_with(
+        "inside",
+        &[("ALLOWED_SOURCE_CIDRS", "192.0.2.0/24, 127.0.0.0/8, ::1/128")],
+    );
+    assert_eq!(
+        inside.request("GET", &path, &challenge, b""),
+        (200, r#"{"verification":"hello"}"#.to_owned())
+    );
+    assert_eq!(inside.post(slug, SECRET, &delivery), (200, String::new()));
+    assert_eq!(inside.published().len(), 2);
 }

