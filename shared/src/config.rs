@@ -16,10 +16,10 @@ use crate::publish::{Limits, MAX_REQUEST_BYTES};
 pub struct ConfigError(pub String);
 
 pub const DEFAULT_AUTH_HEADER: &str = "authorization";
+pub const DEFAULT_EVENT_SOURCE: &str = "okta.event-cards";
 /// The fewest characters a hook secret's credential may have in a Lambda function: see
 /// [`secret_weakness`].
 pub const MIN_SECRET_CHARS: usize = 32;
-pub const DEFAULT_EVENT_SOURCE: &str = "okta.event-cards";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -145,8 +145,9 @@ impl fmt::Display for Weakness {
 /// What counts is the credential: the value after a leading scheme word and its space (`Basic `,
 /// `Bearer `, any `<letters> `, as in HTTP's `<scheme> <credentials>`), since everyone knows the
 /// scheme. It must have at least [`MIN_SECRET_CHARS`] characters, not all the same. A `Basic`
-/// credential is counted as sent (base64), not decoded: that is what a guesser has to send. A
-/// floor, not a proof of randomness: the README's Deploy section generates a random one.
+/// credential is counted as configured (its base64 text), not decoded, so the rule is one plain
+/// check of what the operator typed (32 base64 characters still hold 24 bytes). A floor, not a
+/// proof of randomness: the README's Deploy section generates a random one.
 pub fn secret_weakness(value: &str) -> Option<Weakness> {
     let credential = match value.split_once(' ') {
         Some((scheme, rest))
