@@ -31,7 +31,7 @@ SLUGS = [
     "user-mfa-factor-reset-all",
     "phone-verification-call-sent",
 ]
-SECRET = "Basic b2t0YTpsb2NhbC1vbmx5"  # the local test secret (okta:local-only)
+SECRET = "Basic b2t0YTpsb2NhbC1ldmVudHMtdGVzdC1zZWNyZXQ="  # the events/ files' test secret (okta:local-events-test-secret)
 BUS = "okta-event-cards"
 API = "/2018-06-01/runtime"
 

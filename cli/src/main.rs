@@ -1,6 +1,7 @@
 //! `okta-event-cards`: the operator's command. `serve` runs the five card routes locally, through
 //! the same handler the Lambda functions run.
 
+mod linger;
 mod serve;
 
 use std::process::ExitCode;

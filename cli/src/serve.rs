@@ -7,7 +7,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,8 +15,11 @@ use axum::routing::any;
 use axum::Router;
 use okta_event_cards::aws::{clients, load_config, EventBridgePublisher, SqsFailureQueue};
 use okta_event_cards::config::ConfigError;
+use okta_event_cards::http::SourceAddress;
 use okta_event_cards::publish::{BatchResult, Entry, JsonLinesPublisher, Publisher, Tee};
 use okta_event_cards::{Config, Handler, CARDS};
+
+use crate::linger::{LingeringListener, Peer};
 
 /// Serve the five card routes on this machine: GET (Okta's verification) and POST (deliveries)
 /// on /okta/<card-slug>, through the handler the Lambda functions run. What would be published
@@ -72,6 +75,12 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "OKTA_HOOK_ALLOW_UNAUTHENTICATED=true and no secret: accepting deliveries from anyone"
         );
     }
+    if let Some(allowed) = &config.allowed_sources {
+        tracing::info!(
+            networks = allowed.networks().len(),
+            "ALLOWED_SOURCE_CIDRS is set: other client addresses get 403"
+        );
+    }
     let (publisher, queue, target) = publisher(&config, args.out.as_ref()).await?;
     let (publisher, queue) = (Arc::new(publisher), Arc::new(queue));
     let handlers: Handlers = Arc::new(
@@ -91,7 +100,9 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|err| format!("cannot listen on {} (--addr): {err}", args.addr))?;
     banner(listener.local_addr()?, &target, &config);
-    axum::serve(listener, app)
+    // Lingering: a client still writing a refused body reads the refusal (see `linger`).
+    let service = app.into_make_service_with_connect_info::<Peer>();
+    axum::serve(LingeringListener::new(listener), service)
         .with_graceful_shutdown(async {
             // Ctrl-C ends the gateway; an error installing the handler only means no graceful stop.
             let _ = tokio::signal::ctrl_c().await;
@@ -134,8 +145,11 @@ async fn publisher(
 async fn route(
     State(handlers): State<Handlers>,
     Path(slug): Path<String>,
-    request: Request,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    mut request: Request,
 ) -> Response {
+    // The TCP peer, for ALLOWED_SOURCE_CIDRS: what API Gateway's sourceIp is in AWS.
+    request.extensions_mut().insert(SourceAddress(peer.ip()));
     match handlers.iter().find(|h| h.card().slug == slug) {
         Some(handler) => handler.handle(request).await.into_response(),
         None => not_found(),

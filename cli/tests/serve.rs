@@ -18,6 +18,8 @@ struct Gateway {
     stdout: Arc<Mutex<Vec<u8>>>,
     /// Everything `serve` wrote to stderr: the banner, then the logs.
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// What serve wrote to stderr before its banner.
+    startup: String,
 }
 
 impl Drop for Gateway {
@@ -57,14 +59,20 @@ impl Gateway {
             }
         });
         let mut pipe = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut first = String::new();
-        pipe.read_line(&mut first).expect("banner");
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split(',').next())
-            .unwrap_or_else(|| panic!("no address in the banner: {first:?}"))
-            .to_owned();
+        // Warnings (a weak secret's) come before the banner.
+        let mut startup = String::new();
+        let (addr, first) = loop {
+            let mut line = String::new();
+            pipe.read_line(&mut line).expect("stderr");
+            assert!(
+                !line.is_empty(),
+                "serve exited before its banner:\n{startup}"
+            );
+            if let Some(rest) = line.split("http://").nth(1) {
+                break (rest.split(',').next().expect("an address").to_owned(), line);
+            }
+            startup.push_str(&line);
+        };
         let stderr = Arc::new(Mutex::new(first.into_bytes()));
         let sink = stderr.clone();
         std::thread::spawn(move || {
@@ -79,6 +87,7 @@ impl Gateway {
             out,
             stdout,
             stderr,
+            startup,
         }
     }
 
@@ -111,16 +120,33 @@ impl Gateway {
             .write_all(head.as_bytes())
             .and_then(|()| stream.write_all(body))
             .expect("send");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).expect("response");
-        let text = String::from_utf8(response).expect("utf8 response");
-        let (head, body) = text.split_once("\r\n\r\n").expect("a full response");
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        (status, body.to_owned())
+        read_response(stream)
+    }
+
+    /// One HTTP/1.1 POST whose body goes in chunks of 64 KiB, no length declared up front.
+    fn post_chunked(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n",
+            self.addr
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).expect("send the head");
+        for chunk in body.chunks(64 * 1024) {
+            stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .and_then(|()| stream.write_all(chunk))
+                .and_then(|()| stream.write_all(b"\r\n"))
+                .expect("send a chunk");
+        }
+        stream.write_all(b"0\r\n\r\n").expect("send the last chunk");
+        read_response(stream)
     }
 
     fn post(&self, slug: &str, secret: &str, body: &str) -> (u16, String) {
@@ -139,6 +165,20 @@ impl Gateway {
     }
 }
 
+/// The whole answer to a `Connection: close` request: its status and body.
+fn read_response(mut stream: TcpStream) -> (u16, String) {
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let text = String::from_utf8(response).expect("utf8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a full response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_owned())
+}
+
 /// `okta-event-cards serve` with none of the variables it reads inherited from the test's
 /// environment, so a developer's own settings never change what a test sees.
 fn serve_command() -> Command {
@@ -153,6 +193,7 @@ fn serve_command() -> Command {
         "FAILED_EVENTS_QUEUE_URL",
         "PUBLISH_BUDGET_MS",
         "MAX_BATCH_BYTES",
+        "ALLOWED_SOURCE_CIDRS",
     ] {
         command.env_remove(name);
     }
@@ -174,6 +215,14 @@ fn delivery_of(slug: &str) -> String {
 #[test]
 fn every_card_publishes_its_events_as_json_lines_and_refuses_bad_requests() {
     let gw = Gateway::start("cards");
+    // The README's example secret works here, with a warning that never shows it.
+    assert!(
+        gw.startup.contains("OKTA_HOOK_SECRET is too easy to guess")
+            && gw.startup.contains("a Lambda function refuses it")
+            && !gw.startup.contains("b2t0YTpsb2NhbC1vbmx5"),
+        "{}",
+        gw.startup
+    );
     let expected = [
         (
             "user-mfa-factor-deactivated",
@@ -525,4 +574,174 @@ fn serve_reads_the_secret_from_secrets_manager_like_the_functions() {
         401
     );
     assert_eq!(gw.published().len(), 2);
+}
+
+/// Python's urllib and many webhook test tools write the whole body before they read the answer:
+/// an early refusal reaches them whole (not a broken pipe), because `serve` reads and discards
+/// what is left of the request before it closes.
+#[test]
+fn a_client_that_writes_the_whole_body_first_reads_the_refusal() {
+    let gw = Gateway::start("lingering");
+    let path = "/okta/user-mfa-factor-activated";
+    let big = vec![b' '; 7 * 1024 * 1024];
+    let secret = [("Authorization", SECRET)];
+    // A declared length over 6 MB: refused before a byte of the body is read.
+    let (status, body) = gw.request("POST", path, &secret, &big);
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("larger than 6291456 bytes"), "{body}");
+    // No length declared: refused once 6 MB have been read, the rest unread.
+    assert_eq!(gw.post_chunked(path, &secret, &big).0, 413);
+    // The secret is checked first: the whole body is left unread.
+    let wrong = [("Authorization", "Basic d3Jvbmc6c2VjcmV0")];
+    assert_eq!(gw.request("POST", path, &wrong, &big).0, 401);
+    assert_eq!(gw.request("POST", path, &[], &big).0, 401);
+    assert!(gw.published().is_empty());
+}
+
+/// Lingering happens only when a connection ends: a keep-alive client's requests go one after
+/// another on one connection, as before.
+#[test]
+fn a_keep_alive_client_sends_several_requests_on_one_connection() {
+    let gw = Gateway::start("keep-alive");
+    let mut stream = TcpStream::connect(&gw.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let slug = "user-mfa-factor-activated";
+    let delivery = delivery_of(slug);
+    for round in 0..3 {
+        let requests = [
+            format!(
+                "GET /okta/{slug} HTTP/1.1\r\nHost: {}\r\nX-Okta-Verification-Challenge: c{round}\r\n\r\n",
+                gw.addr
+            ),
+            format!(
+                "POST /okta/{slug} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic d3Jvbmc6c2VjcmV0\r\nContent-Length: {}\r\n\r\n{delivery}",
+                gw.addr,
+                delivery.len()
+            ),
+            format!(
+                "POST /okta/{slug} HTTP/1.1\r\nHost: {}\r\nAuthorization: {SECRET}\r\nContent-Length: {}\r\n\r\n{delivery}",
+                gw.addr,
+                delivery.len()
+            ),
+        ];
+        let mut answers = Vec::new();
+        for request in &requests {
+            stream.write_all(request.as_bytes()).expect("send");
+            answers.push(read_one_response(&mut reader));
+        }
+        assert_eq!(
+            answers,
+            [
+                (200, format!(r#"{{"verification":"c{round}"}}"#)),
+                (
+                    401,
+                    r#"{"error":"authorization header does not match the hook secret"}"#.into()
+                ),
+                (200, String::new())
+            ],
+            "round {round}"
+        );
+    }
+    assert_eq!(gw.published().len(), 3 * 2);
+}
+
+/// One answer on a kept-alive connection: the head, then `Content-Length` bytes of body.
+fn read_one_response(reader: &mut BufReader<TcpStream>) -> (u16, String) {
+    let mut status = String::new();
+    reader.read_line(&mut status).expect("status line");
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header");
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("a length");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    let status = status
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, String::from_utf8(body).expect("utf8"))
+}
+
+/// With ALLOWED_SOURCE_CIDRS set, a client outside gets 403 for anything, its body unread and
+/// nothing published, whatever X-Forwarded-For says; a client inside is served as usual.
+#[test]
+fn with_an_allowlist_outside_clients_get_403_and_inside_clients_are_served() {
+    let slug = "user-mfa-factor-activated";
+    let path = format!("/okta/{slug}");
+    let delivery = delivery_of(slug);
+    let outside = Gateway::start_with(
+        "outside",
+        &[
+            ("OKTA_HOOK_SECRET", SECRET),
+            ("ALLOWED_SOURCE_CIDRS", "192.0.2.0/24, 2001:db8::/32"),
+        ],
+    );
+    assert!(
+        outside.startup.contains("ALLOWED_SOURCE_CIDRS is set"),
+        "{}",
+        outside.startup
+    );
+    let forbidden = r#"{"error":"the request's source address is not in ALLOWED_SOURCE_CIDRS"}"#;
+    let challenge = [("X-Okta-Verification-Challenge", "hello")];
+    assert_eq!(
+        outside.request("GET", &path, &challenge, b""),
+        (403, forbidden.to_owned())
+    );
+    assert_eq!(
+        outside.post(slug, SECRET, &delivery),
+        (403, forbidden.to_owned())
+    );
+    let spoofed = [("Authorization", SECRET), ("X-Forwarded-For", "192.0.2.1")];
+    assert_eq!(
+        outside
+            .request("POST", &path, &spoofed, delivery.as_bytes())
+            .0,
+        403
+    );
+    // Refused before the body: the answer comes although the declared body never does.
+    let mut stream = TcpStream::connect(&outside.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {SECRET}\r\nContent-Length: 100000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("send the head");
+    assert_eq!(read_response(stream).0, 403);
+    // A whole oversized body, written before reading: the 403 is read.
+    let big = vec![b' '; 7 * 1024 * 1024];
+    assert_eq!(
+        outside
+            .request("POST", &path, &[("Authorization", SECRET)], &big)
+            .0,
+        403
+    );
+    assert!(outside.published().is_empty());
+
+    let inside = Gateway::start_with(
+        "inside",
+        &[
+            ("OKTA_HOOK_SECRET", SECRET),
+            ("ALLOWED_SOURCE_CIDRS", "192.0.2.0/24, 127.0.0.0/8, ::1/128"),
+        ],
+    );
+    assert_eq!(
+        inside.request("GET", &path, &challenge, b""),
+        (200, r#"{"verification":"hello"}"#.to_owned())
+    );
+    assert_eq!(inside.post(slug, SECRET, &delivery), (200, String::new()));
+    assert_eq!(inside.published().len(), 2);
 }

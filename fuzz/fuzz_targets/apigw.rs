@@ -27,7 +27,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let config = Config::from_lookup(|name| {
-        (name == "OKTA_HOOK_SECRET").then(|| "Basic b2t0YTpsb2NhbC1vbmx5".to_owned())
+        (name == "OKTA_HOOK_SECRET")
+            .then(|| okta_event_cards::test_support::EVENTS_SECRET.to_owned())
     })
     .expect("config");
     let handler = Handler::new(

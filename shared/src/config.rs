@@ -2,9 +2,11 @@
 //! holds the outbox's limits), below the handler and the AWS wiring that read it.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use http::HeaderName;
+use ipnet::IpNet;
 
 use crate::publish::{Limits, MAX_REQUEST_BYTES};
 
@@ -15,6 +17,9 @@ pub struct ConfigError(pub String);
 
 pub const DEFAULT_AUTH_HEADER: &str = "authorization";
 pub const DEFAULT_EVENT_SOURCE: &str = "okta.event-cards";
+/// The fewest characters a hook secret's credential may have in a Lambda function: see
+/// [`secret_weakness`].
+pub const MIN_SECRET_CHARS: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -32,6 +37,55 @@ pub struct Config {
     pub failed_events_queue_url: Option<String>,
     /// `PUBLISH_BUDGET_MS` and `MAX_BATCH_BYTES`.
     pub limits: Limits,
+    /// `ALLOWED_SOURCE_CIDRS`: when set, only requests from these networks are answered.
+    pub allowed_sources: Option<SourceAllowlist>,
+}
+
+/// The networks requests may come from (`ALLOWED_SOURCE_CIDRS`), e.g. Okta's published ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceAllowlist(Vec<IpNet>);
+
+impl SourceAllowlist {
+    /// Comma-separated IPv4 and IPv6 CIDRs (`203.0.113.0/24`, `2001:db8::/32`); a bare address is
+    /// one host. Whitespace and empty items (a trailing comma) are ignored. A CIDR with bits set
+    /// past its prefix (`10.1.2.3/8`) is refused: it is most likely a typo, and it would allow a
+    /// whole network the writer may not have meant.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut networks = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let network = match (item.parse::<IpNet>(), item.parse::<IpAddr>()) {
+                (Ok(network), _) => network,
+                (_, Ok(address)) => IpNet::from(address),
+                _ => {
+                    return Err(format!(
+                        "{item:?} is not an IPv4 or IPv6 CIDR (e.g. 203.0.113.0/24, 2001:db8::/32)"
+                    ))
+                }
+            };
+            if network.trunc() != network {
+                return Err(format!(
+                    "{item:?} has bits set past its prefix length: did you mean {}?",
+                    network.trunc()
+                ));
+            }
+            networks.push(network);
+        }
+        if networks.is_empty() {
+            return Err("names no network".into());
+        }
+        Ok(Self(networks))
+    }
+
+    /// Whether `address` is in one of the networks. An IPv4 address in IPv6 form
+    /// (`::ffff:203.0.113.9`, from a dual-stack socket) counts as the IPv4 address.
+    pub fn allows(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|network| network.contains(&address))
+    }
+
+    pub fn networks(&self) -> &[IpNet] {
+        &self.0
+    }
 }
 
 /// A hook secret. Its `Debug` never shows the value, so it cannot leak through a log line.
@@ -54,6 +108,66 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What messages call the current and the previous secret: the variables, or the Secrets Manager
+/// secret they were read from. Never a value.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretNames {
+    pub current: &'static str,
+    pub previous: &'static str,
+}
+
+pub const SECRET_VARIABLES: SecretNames = SecretNames {
+    current: "OKTA_HOOK_SECRET",
+    previous: "OKTA_HOOK_SECRET_PREVIOUS",
+};
+
+/// Why a hook secret is too easy to guess to guard a public URL: see [`secret_weakness`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weakness {
+    Short,
+    OneCharacter,
+}
+
+impl fmt::Display for Weakness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Weakness::Short => write!(
+                f,
+                "shorter than {MIN_SECRET_CHARS} characters, not counting a leading scheme word such as `Basic `"
+            ),
+            Weakness::OneCharacter => f.write_str("one character repeated"),
+        }
+    }
+}
+
+/// Whether a hook secret is too easy to guess to guard a public URL.
+///
+/// What counts is the credential: the value after a leading scheme word and its space (`Basic `,
+/// `Bearer `, any `<letters> `, as in HTTP's `<scheme> <credentials>`), since everyone knows the
+/// scheme. It must have at least [`MIN_SECRET_CHARS`] characters, not all the same. A `Basic`
+/// credential is counted as configured (its base64 text), not decoded, so the rule is one plain
+/// check of what the operator typed (32 base64 characters still hold 24 bytes). A floor, not a
+/// proof of randomness: the README's Deploy section generates a random one.
+pub fn secret_weakness(value: &str) -> Option<Weakness> {
+    let credential = match value.split_once(' ') {
+        Some((scheme, rest))
+            if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphabetic()) =>
+        {
+            rest.trim_start_matches(' ')
+        }
+        _ => value,
+    };
+    let mut chars = credential.chars();
+    let first = chars.next();
+    if credential.chars().count() < MIN_SECRET_CHARS {
+        Some(Weakness::Short)
+    } else if chars.all(|c| Some(c) == first) {
+        Some(Weakness::OneCharacter)
+    } else {
+        None
+    }
+}
+
 impl Config {
     /// The defaults with these secrets (none: unauthenticated); for tests and embedding.
     pub fn with_secrets(secrets: &[&str]) -> Self {
@@ -65,6 +179,7 @@ impl Config {
             event_bus_name: None,
             failed_events_queue_url: None,
             limits: Limits::default(),
+            allowed_sources: None,
         }
     }
 
@@ -74,6 +189,15 @@ impl Config {
 
     /// The same rules over any lookup, so tests need not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_naming(get, SECRET_VARIABLES)
+    }
+
+    /// [`Config::from_lookup`], with the secrets' weakness named as `names` says (the Secrets
+    /// Manager secret, when the secrets came from there).
+    pub fn from_lookup_naming(
+        get: impl Fn(&str) -> Option<String>,
+        names: SecretNames,
+    ) -> Result<Self, ConfigError> {
         // Surrounding whitespace is never part of a value (a header value has none: HTTP strips
         // it), and an empty variable is an unset one: an empty secret would match an empty header.
         let get = |name: &str| {
@@ -119,6 +243,23 @@ impl Config {
                 "OKTA_HOOK_ALLOW_UNAUTHENTICATED is for local use only: a Lambda function needs OKTA_HOOK_SECRET".into(),
             ));
         }
+        let in_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        for (name, secret) in [(names.current, &secret), (names.previous, &previous)] {
+            let Some(why) = secret.as_ref().and_then(|s| secret_weakness(s.expose())) else {
+                continue;
+            };
+            // A guessable secret makes the public URL an open door; locally it only guards a
+            // loopback port, and the README's example secret must keep working there.
+            if in_lambda {
+                return Err(ConfigError(format!(
+                    "{name} is too easy to guess: {why}. Use a long random value, e.g. \
+                     \"Bearer $(openssl rand -hex 32)\" (README, Deploy)"
+                )));
+            }
+            tracing::warn!(
+                "{name} is too easy to guess ({why}): accepted here, but a Lambda function refuses it"
+            );
+        }
         let allow_unauthenticated = allow_unauthenticated && secret.is_none();
         Ok(Self {
             auth_header,
@@ -134,6 +275,10 @@ impl Config {
                     .map_or(Limits::default().budget, Duration::from_millis),
                 ..Limits::default()
             },
+            allowed_sources: get("ALLOWED_SOURCE_CIDRS")
+                .map(|text| SourceAllowlist::parse(&text))
+                .transpose()
+                .map_err(|why| ConfigError(format!("ALLOWED_SOURCE_CIDRS: {why}")))?,
         })
     }
 
@@ -296,6 +441,135 @@ mod tests {
         ] {
             let err = config_error(&[("OKTA_HOOK_SECRET", "s"), (name, value)]);
             assert!(err.contains(name), "{err}");
+        }
+    }
+
+    /// 32 characters after the scheme: the shortest credential a Lambda function accepts.
+    const STRONG: &str = "Bearer 3f9c0d6a1b2e4f5a6b7c8d9e0f1a2b3c";
+
+    #[test]
+    fn a_secret_is_weak_when_its_credential_is_short_or_one_character_repeated() {
+        use Weakness::{OneCharacter, Short};
+        let a = |n: usize| "a".repeat(n);
+        let cases: [(String, Option<Weakness>); 16] = [
+            // The README's local example: 20 characters after `Basic `.
+            ("Basic b2t0YTpsb2NhbC1vbmx5".into(), Some(Short)),
+            // The events/ files' secret: 40 after `Basic `.
+            (
+                "Basic b2t0YTpsb2NhbC1ldmVudHMtdGVzdC1zZWNyZXQ=".into(),
+                None,
+            ),
+            (STRONG.into(), None),
+            (STRONG[..STRONG.len() - 1].into(), Some(Short)),
+            // The scheme is not counted, whatever its case or name; extra spaces neither.
+            (format!("basic {}", &STRONG[7..]), None),
+            (format!("SSWS {}", &STRONG[8..]), Some(Short)),
+            (format!("Bearer    {}", &STRONG[8..]), Some(Short)),
+            // No scheme word: the whole value counts.
+            (STRONG[7..].into(), None),
+            (STRONG[8..].into(), Some(Short)),
+            (format!("x-1 {}", &STRONG[11..]), None),
+            // A scheme alone, or nothing after it.
+            ("Bearer".into(), Some(Short)),
+            ("Basic ".into(), Some(Short)),
+            // One character repeated, with or without a scheme; two alternating pass.
+            (format!("Basic {}", a(64)), Some(OneCharacter)),
+            (a(32), Some(OneCharacter)),
+            (format!("Bearer {}", "0".repeat(40)), Some(OneCharacter)),
+            ("ab".repeat(16), None),
+        ];
+        for (value, weakness) in cases {
+            assert_eq!(secret_weakness(&value), weakness, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn outside_lambda_a_weak_secret_is_a_warning_without_the_value() {
+        crate::test_support::every_callsite_asked();
+        let logs = crate::test_support::Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let c = tracing::subscriber::with_default(subscriber, || {
+            config(&[
+                ("OKTA_HOOK_SECRET", "Basic b2t0YTpsb2NhbC1vbmx5"),
+                ("OKTA_HOOK_SECRET_PREVIOUS", STRONG),
+            ])
+        })
+        .expect("serve starts with the README's example");
+        assert_eq!(c.secrets.len(), 2);
+        let logs = logs.text();
+        assert_eq!(logs.lines().count(), 1, "{logs}");
+        assert!(
+            logs.contains("WARN")
+                && logs.contains("OKTA_HOOK_SECRET is too easy to guess (shorter than 32")
+                && logs.contains("a Lambda function refuses it"),
+            "{logs}"
+        );
+        assert!(
+            !logs.contains("b2t0YTpsb2NhbC1vbmx5") && !logs.contains("3f9c0d6a"),
+            "{logs}"
+        );
+    }
+
+    #[test]
+    fn allowed_sources_are_cidrs_of_either_family_and_unset_allows_all() {
+        assert_eq!(
+            config(&[("OKTA_HOOK_SECRET", "s")])
+                .expect("config")
+                .allowed_sources,
+            None
+        );
+        let c = config(&[
+            ("OKTA_HOOK_SECRET", "s"),
+            (
+                "ALLOWED_SOURCE_CIDRS",
+                " 52.14.0.0/16, 3.33.128.0/17 ,2001:db8::/32,198.51.100.7,, ",
+            ),
+        ])
+        .expect("config");
+        let allowed = c.allowed_sources.expect("a list");
+        assert_eq!(allowed.networks().len(), 4);
+        for (address, inside) in [
+            ("52.14.0.0", true),
+            ("52.14.255.255", true),
+            ("52.15.0.0", false),
+            ("3.33.200.1", true),
+            ("3.33.127.255", false),
+            ("198.51.100.7", true),
+            ("198.51.100.8", false),
+            ("2001:db8:ffff::1", true),
+            ("2001:db9::1", false),
+            // IPv4 in IPv6 form, as a dual-stack socket reports it.
+            ("::ffff:52.14.3.4", true),
+            ("::ffff:52.15.3.4", false),
+            ("127.0.0.1", false),
+            ("::1", false),
+        ] {
+            let ip: IpAddr = address.parse().expect("an address");
+            assert_eq!(allowed.allows(ip), inside, "{address}");
+        }
+    }
+
+    #[test]
+    fn an_allowlist_that_is_not_cidrs_stops_the_start_naming_the_item() {
+        for (value, says) in [
+            (
+                "52.14.0.0/33",
+                "\"52.14.0.0/33\" is not an IPv4 or IPv6 CIDR",
+            ),
+            ("52.14.0.0/16;3.33.128.0/17", "is not an IPv4 or IPv6 CIDR"),
+            ("okta.com", "\"okta.com\" is not an IPv4 or IPv6 CIDR"),
+            ("52.14.0.0/16, 2001:db8::/129", "\"2001:db8::/129\" is not"),
+            ("52.14.3.4/16", "did you mean 52.14.0.0/16?"),
+            (",", "names no network"),
+        ] {
+            let err = config_error(&[("OKTA_HOOK_SECRET", "s"), ("ALLOWED_SOURCE_CIDRS", value)]);
+            assert!(
+                err.contains("ALLOWED_SOURCE_CIDRS: ") && err.contains(says),
+                "{value}: {err}"
+            );
         }
     }
 

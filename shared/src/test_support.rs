@@ -14,6 +14,9 @@ use crate::publish::{BatchResult, Entry, Failure, FailureQueue, Parked, Publishe
 pub const DELIVERY_ID: &str = "0e6ba1f4-4b1f-4f0b-9c3e-6a4c5c0d2a11";
 pub const EVENT_TIME: &str = "2026-11-22T13:56:00.512Z";
 pub const SOURCE: &str = "https://example-org.okta.com/api/v1/eventHooks/who8a7b6c5d4e3f2g1h0";
+/// The hook secret the `events/` files (and the REST fixture) carry: long enough for a Lambda
+/// function to start with it (events/README.md). Public, so never a real one.
+pub const EVENTS_SECRET: &str = "Basic b2t0YTpsb2NhbC1ldmVudHMtdGVzdC1zZWNyZXQ=";
 
 /// A fixture file, as committed (path relative to `shared/fixtures/`).
 pub fn fixture(path: &str) -> String {

@@ -23,9 +23,10 @@ use integration_tests::{free_port, venv_tool, workspace_root};
 use okta_event_cards::CARDS;
 use serde_json::{json, Value};
 
-const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
+/// The secret the `events/` files carry (events/README.md): strong enough for a function to start.
+const SECRET: &str = "Basic b2t0YTpsb2NhbC1ldmVudHMtdGVzdC1zZWNyZXQ=";
 /// Also accepted (a rotation in progress); the events' wrong secret is neither.
-const PREVIOUS: &str = "Basic b2xkOnJvdGF0ZWQtb3V0";
+const PREVIOUS: &str = "Basic b2xkOnJvdGF0ZWQtb3V0LWJ5LXRoZS1sYW1iZGEtdGVzdA==";
 const BUS: &str = "okta-cards-runtime-test";
 const REGION: &str = "us-east-1";
 
@@ -365,4 +366,56 @@ fn check_function_lines(log: &str) {
         CARDS.len() as u64 * 2,
         "wrong and missing secret"
     );
+}
+
+/// A function binary with a guessable secret stops at init, naming the variable and the rule,
+/// never the value (docs/configuration.md, Weak secrets).
+#[test]
+fn a_function_with_a_weak_secret_does_not_start_and_says_why() {
+    let binaries = build_functions(&workspace_root());
+    let card = &CARDS[0];
+    for (secret, rule) in [
+        // The README's local example: fine for `serve`, refused in Lambda.
+        ("Basic b2t0YTpsb2NhbC1vbmx5", "shorter than 32 characters"),
+        (
+            "Bearer 0000000000000000000000000000000000000000",
+            "one character repeated",
+        ),
+    ] {
+        let out = Command::new(&binaries[card.slug])
+            .env_clear()
+            // Nothing listens here: the function must stop before it asks for an invocation.
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("127.0.0.1:{}", free_port()),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", card.slug)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("OKTA_HOOK_SECRET", secret)
+            .env("EVENT_BUS_NAME", BUS)
+            .env("AWS_REGION", REGION)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the function");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "it started with {secret:?}:\n{text}");
+        assert!(
+            text.contains(&format!("OKTA_HOOK_SECRET is too easy to guess: {rule}")),
+            "{text}"
+        );
+        let credential = &secret[secret.find(' ').expect("a scheme") + 1..];
+        assert!(!text.contains(credential), "the secret is shown:\n{text}");
+        // The init error line, as CloudWatch shows it.
+        assert!(
+            text.lines()
+                .any(|l| l.contains("\"cannot start\"") && l.contains("\"ERROR\"")),
+            "{text}"
+        );
+    }
 }

@@ -25,7 +25,7 @@ use lambda_http::request::{LambdaRequest, RequestContext};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::http::{Arrival, Handler};
+use crate::http::{Arrival, Handler, SourceAddress};
 use crate::ops::telemetry::{ColdStart, Invocation};
 use crate::publish::{FailureQueue, Publisher};
 
@@ -81,6 +81,9 @@ pub async fn invoke_with<P: Publisher, Q: FailureQueue>(
     if let Some(arrival) = gateway_arrival(request.extensions()) {
         request.extensions_mut().insert(arrival);
     }
+    if let Some(source) = gateway_source(request.extensions()) {
+        request.extensions_mut().insert(source);
+    }
     let response = if undecodable {
         handler.handle(request.map(|_| NotBase64)).await
     } else {
@@ -108,6 +111,18 @@ fn gateway_arrival(extensions: &http::Extensions) -> Option<Arrival> {
         return None;
     }
     tokio::time::Instant::now().checked_sub(age).map(Arrival)
+}
+
+/// The address API Gateway received the request from (`requestContext.http.sourceIp`, or
+/// `requestContext.identity.sourceIp` for REST): the TCP peer it saw, not a header a client can
+/// set. None when missing or not an address, which `ALLOWED_SOURCE_CIDRS` then refuses.
+fn gateway_source(extensions: &http::Extensions) -> Option<SourceAddress> {
+    let source = match extensions.get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
+        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.as_deref(),
+        _ => None,
+    };
+    source?.parse().ok().map(SourceAddress)
 }
 
 /// When the body is marked base64 and does not decode, removes it and says so.
@@ -232,7 +247,8 @@ mod tests {
     use crate::test_support::InMemoryPublisher;
     use std::sync::Arc;
 
-    const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
+    /// The `events/` files carry it.
+    const SECRET: &str = crate::test_support::EVENTS_SECRET;
 
     type Published = Arc<InMemoryPublisher>;
 
@@ -447,7 +463,7 @@ mod tests {
     /// the events (alternateId, displayName, IP addresses) and the caller's IP.
     fn assert_nothing_private(text: &str) {
         for private in [
-            "b2t0YTpsb2NhbC1vbmx5",
+            &SECRET[6..],
             "Activate factor for user",
             "EMAIL_FACTOR",
             "aps@google.com",
@@ -571,6 +587,7 @@ mod tests {
                 "EventsParked",
                 "AuthFailures",
                 "BadRequests",
+                "ForbiddenRequests",
                 "PublishLatencyMs"
             ]
         );
@@ -587,9 +604,10 @@ mod tests {
                 n("EventsIgnored"),
                 n("EventsParked"),
                 n("AuthFailures"),
-                n("BadRequests")
+                n("BadRequests"),
+                n("ForbiddenRequests")
             ],
-            [1, 2, 1, 0, 0, 0]
+            [1, 2, 1, 0, 0, 0, 0]
         );
         assert_eq!(
             emf["correlation_id"],
@@ -697,6 +715,154 @@ mod tests {
         assert!(lines.iter().all(|l| !l.contains_key("PublishLatencyMs")));
         assert_nothing_private(&logs);
         assert_nothing_private(&metrics);
+    }
+
+    /// A handler answering only `cidrs` (ALLOWED_SOURCE_CIDRS), with metrics captured.
+    fn allowlisted(cidrs: &str) -> Observed {
+        let config = Config::from_lookup(|name| match name {
+            "OKTA_HOOK_SECRET" => Some(SECRET.to_owned()),
+            "ALLOWED_SOURCE_CIDRS" => Some(cidrs.to_owned()),
+            _ => None,
+        })
+        .expect("config");
+        let published = Arc::new(InMemoryPublisher::new());
+        let metrics = crate::test_support::Captured::default();
+        let settings = crate::ops::telemetry::Settings::from_lookup(|_| None);
+        let sink = crate::ops::emf::Sink::new(Box::new(metrics.clone()));
+        Observed {
+            handler: Handler::new(&USER_MFA_FACTOR_ACTIVATED, &config, published.clone())
+                .with_metrics(crate::ops::metrics::Metrics::new(&settings, sink)),
+            published,
+            logs: crate::test_support::Captured::default(),
+            metrics,
+        }
+    }
+
+    /// An `events/` file (or the REST fixture) with fields changed (JSON pointers, new values).
+    fn changed(text: &str, changes: &[(&str, serde_json::Value)]) -> Box<RawValue> {
+        let mut v: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        for (pointer, value) in changes {
+            match v.pointer_mut(pointer) {
+                Some(field) => *field = value.clone(),
+                None => panic!("{pointer}"),
+            }
+        }
+        RawValue::from_string(v.to_string()).expect("JSON")
+    }
+
+    /// The events' HTTP API `requestContext.http.sourceIp` is 54.71.214.179 (the REST fixture's
+    /// `requestContext.identity.sourceIp` too): that, and never `X-Forwarded-For`, decides.
+    #[tokio::test]
+    async fn with_an_allowlist_api_gateways_source_ip_decides_never_x_forwarded_for() {
+        let slug = USER_MFA_FACTOR_ACTIVATED.slug;
+        let delivery = events_file(slug, "delivery.json");
+        let verification = events_file(slug, "verification-get.json");
+        let rest = std::fs::read_to_string(format!(
+            "{}/fixtures/apigw/rest-v1-user-mfa-factor-activated-delivery.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture");
+        let outside = serde_json::json!("192.0.2.44");
+        let inside = serde_json::json!("54.71.214.179");
+        // (case, allowed networks, event, status, entries published)
+        let cases: [(&str, &str, Box<RawValue>, u16, usize); 9] = [
+            ("inside", "54.71.0.0/16", changed(&delivery, &[]), 200, 2),
+            (
+                "inside, the verification",
+                "54.71.214.179, 2001:db8::/32",
+                changed(&verification, &[]),
+                200,
+                0,
+            ),
+            (
+                "inside, REST",
+                "54.71.214.0/24",
+                changed(&rest, &[]),
+                200,
+                2,
+            ),
+            (
+                "outside",
+                "192.0.2.0/25, 2001:db8::/32",
+                changed(
+                    &delivery,
+                    &[("/requestContext/http/sourceIp", "192.0.2.200".into())],
+                ),
+                403,
+                0,
+            ),
+            (
+                "outside, the verification",
+                "192.0.2.0/24",
+                changed(&verification, &[]),
+                403,
+                0,
+            ),
+            ("outside, REST", "192.0.2.0/24", changed(&rest, &[]), 403, 0),
+            (
+                "outside, X-Forwarded-For inside",
+                "54.71.0.0/16",
+                changed(
+                    &delivery,
+                    &[
+                        ("/requestContext/http/sourceIp", outside.clone()),
+                        ("/headers/x-forwarded-for", inside.clone()),
+                    ],
+                ),
+                403,
+                0,
+            ),
+            (
+                "outside, REST, X-Forwarded-For inside",
+                "54.71.0.0/16",
+                changed(
+                    &rest,
+                    &[
+                        ("/requestContext/identity/sourceIp", outside),
+                        ("/headers/X-Forwarded-For", inside),
+                    ],
+                ),
+                403,
+                0,
+            ),
+            (
+                "no sourceIp",
+                "54.71.0.0/16",
+                changed(
+                    &delivery,
+                    &[("/requestContext/http/sourceIp", serde_json::Value::Null)],
+                ),
+                403,
+                0,
+            ),
+        ];
+        for (case, cidrs, event, status, entries) in cases {
+            let o = allowlisted(cidrs);
+            let response = {
+                let _logging = tracing::subscriber::set_default(
+                    crate::ops::telemetry::tests::json_logs(&o.logs),
+                );
+                invoke(&o.handler, event)
+                    .await
+                    .expect("an API Gateway event")
+            };
+            assert_eq!(response.status_code, status, "{case}: {}", response.body);
+            assert_eq!(o.published.entries().len(), entries, "{case}");
+            if status == 403 {
+                assert!(
+                    response.body.contains("ALLOWED_SOURCE_CIDRS"),
+                    "{case}: {}",
+                    response.body
+                );
+                let metrics = o.metrics.text();
+                let line = json_lines(&metrics).remove(0);
+                assert_eq!(line["ForbiddenRequests"], 1, "{case}: {metrics}");
+                assert_eq!(line["AuthFailures"], 0, "{case}: {metrics}");
+                // The caller's address is in API Gateway's access log, not in ours.
+                assert_nothing_private(&o.logs.text());
+                assert_nothing_private(&metrics);
+            }
+        }
     }
 
     #[test]

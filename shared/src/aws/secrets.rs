@@ -13,9 +13,15 @@
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde::Deserialize;
 
-use crate::config::{Config, ConfigError, Secret};
+use crate::config::{Config, ConfigError, Secret, SecretNames};
 
 pub const SECRET_ARN_VAR: &str = "OKTA_HOOK_SECRET_ARN";
+
+/// How messages name the values read from the secret (a weak one, say).
+const NAMES: SecretNames = SecretNames {
+    current: "the hook secret named by OKTA_HOOK_SECRET_ARN",
+    previous: "the \"previous\" value of the hook secret named by OKTA_HOOK_SECRET_ARN",
+};
 
 /// The values read from the secret. `Debug` goes through [`Secret`], which redacts.
 #[derive(Debug, PartialEq, Eq)]
@@ -81,11 +87,14 @@ pub fn config_with(
             )));
         }
     }
-    Config::from_lookup(|name| match name {
-        "OKTA_HOOK_SECRET" => Some(secrets.current.expose().to_owned()),
-        "OKTA_HOOK_SECRET_PREVIOUS" => secrets.previous.as_ref().map(|s| s.expose().to_owned()),
-        other => env(other),
-    })
+    Config::from_lookup_naming(
+        |name| match name {
+            "OKTA_HOOK_SECRET" => Some(secrets.current.expose().to_owned()),
+            "OKTA_HOOK_SECRET_PREVIOUS" => secrets.previous.as_ref().map(|s| s.expose().to_owned()),
+            other => env(other),
+        },
+        NAMES,
+    )
 }
 
 /// `GetSecretValue` on the current version.
@@ -225,6 +234,43 @@ mod tests {
         .expect_err("refused")
         .to_string();
         assert!(err.contains("OKTA_HOOK_SECRET_PREVIOUS"), "{err}");
+    }
+
+    #[test]
+    fn in_lambda_a_weak_value_in_the_secret_is_refused_naming_the_secret_not_the_value() {
+        let strong = "Bearer 3f9c0d6a1b2e4f5a6b7c8d9e0f1a2b3c";
+        let lambda = [("AWS_LAMBDA_FUNCTION_NAME", "f")];
+        for (value, named) in [
+            (
+                "Basic b2t0YTpsb2NhbC1vbmx5".to_owned(),
+                "the hook secret named by OKTA_HOOK_SECRET_ARN is",
+            ),
+            (
+                format!(r#"{{"current": "Basic b2t0YTpsb2NhbC1vbmx5", "previous": "{strong}"}}"#),
+                "the hook secret named by OKTA_HOOK_SECRET_ARN is",
+            ),
+            (
+                format!(
+                    r#"{{"current": "{strong}", "previous": "Bearer {}"}}"#,
+                    "7".repeat(64)
+                ),
+                "the \"previous\" value of the hook secret named by OKTA_HOOK_SECRET_ARN is",
+            ),
+        ] {
+            let err = config(&parse(&value).expect("parsed"), &lambda)
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                err.contains(named) && err.contains("too easy to guess"),
+                "{err}"
+            );
+            assert!(
+                !err.contains("b2t0YTpsb2NhbC1vbmx5") && !err.contains("7777"),
+                "{err}"
+            );
+        }
+        let c = config(&parse(strong).expect("parsed"), &lambda).expect("a strong secret");
+        assert_eq!(c.secrets, [Secret::new(strong)]);
     }
 
     #[test]

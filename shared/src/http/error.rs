@@ -10,6 +10,12 @@ use crate::cards::BodyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Never names the address: the logs keep no caller's IP (API Gateway's access log has it).
+    #[error("the request's source address is not in ALLOWED_SOURCE_CIDRS")]
+    SourceNotAllowed,
+    /// The transport gave no source address to check (never for API Gateway or `serve`).
+    #[error("the request's source address is unknown, and ALLOWED_SOURCE_CIDRS is set")]
+    SourceUnknown,
     #[error("missing x-okta-verification-challenge header")]
     MissingChallenge,
     #[error("invalid x-okta-verification-challenge header: {0}")]
@@ -41,6 +47,7 @@ impl Error {
             | Error::Body(_)
             | Error::Unreadable(_) => StatusCode::BAD_REQUEST,
             Error::MissingSecret(_) | Error::WrongSecret(_) => StatusCode::UNAUTHORIZED,
+            Error::SourceNotAllowed | Error::SourceUnknown => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Publish(_) => StatusCode::BAD_GATEWAY,

@@ -1,5 +1,6 @@
 //! The request handler, on `http` types: the Lambda entry and `serve` run this same code.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tracing::Instrument;
 use super::auth::Auth;
 use super::error::{json_response, Error};
 use crate::cards::{card_for, map_delivery, Card};
-use crate::config::Config;
+use crate::config::{Config, SourceAllowlist};
 use crate::ops::metrics::{Counts, Ids, Metrics};
 use crate::ops::telemetry::Invocation;
 use crate::publish::{
@@ -30,6 +31,8 @@ const CHALLENGE_HEADER: &str = "x-okta-verification-challenge";
 pub struct Handler<P, Q = NoFailureQueue> {
     card: &'static Card,
     auth: Auth,
+    /// `ALLOWED_SOURCE_CIDRS`, when set.
+    allowed_sources: Option<SourceAllowlist>,
     outbox: Outbox<P, Q>,
     /// One EMF line per request, when set (Lambda); `serve` has none.
     metrics: Option<Metrics>,
@@ -57,6 +60,12 @@ struct Report {
 #[derive(Debug, Clone, Copy)]
 pub struct Arrival(pub tokio::time::Instant);
 
+/// The address the request came from, as the transport saw it (an extension on the request):
+/// API Gateway's `sourceIp`, or `serve`'s TCP peer. Never a header a client can set
+/// (`X-Forwarded-For`). Checked against `ALLOWED_SOURCE_CIDRS` when that is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceAddress(pub IpAddr);
+
 #[derive(Serialize)]
 struct Verification<'a> {
     verification: &'a str,
@@ -79,6 +88,7 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
         Self {
             card,
             auth: Auth::new(config),
+            allowed_sources: config.allowed_sources.clone(),
             outbox: Outbox::new(publisher, queue, config.limits),
             metrics: None,
         }
@@ -204,6 +214,15 @@ impl<P: Publisher, Q: FailureQueue> Handler<P, Q> {
     {
         let (parts, body) = request.into_parts();
         let arrival = parts.extensions.get::<Arrival>().map_or(started, |a| a.0);
+        // Before anything else, the verification included: a stranger learns nothing, and no
+        // body from outside is read.
+        if let Some(allowed) = &self.allowed_sources {
+            match parts.extensions.get::<SourceAddress>() {
+                Some(source) if allowed.allows(source.0) => {}
+                Some(_) => return Err(Error::SourceNotAllowed),
+                None => return Err(Error::SourceUnknown),
+            }
+        }
         match parts.method {
             Method::GET => {
                 let answer = verify(&parts.headers)?;
@@ -401,6 +420,12 @@ mod tests {
 
     fn handler(card: &'static Card) -> Handler<InMemoryPublisher> {
         Handler::new(card, &config(&[SECRET]), InMemoryPublisher::new())
+    }
+
+    /// A handler with the secret the `events/` files carry.
+    fn events_handler(card: &'static Card) -> Handler<InMemoryPublisher> {
+        let secret = crate::test_support::EVENTS_SECRET;
+        Handler::new(card, &config(&[secret]), InMemoryPublisher::new())
     }
 
     fn post(secret: Option<&str>, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
@@ -1020,7 +1045,7 @@ mod tests {
                 let text = std::fs::read_to_string(&path).expect("event file");
                 let request = lambda_http::request::from_str(&text)
                     .expect("an API Gateway event lambda_http accepts");
-                let h = handler(card);
+                let h = events_handler(card);
                 let response = h.handle(request).await;
                 let (status, entries) = expected(&name, card);
                 assert_eq!(
@@ -1052,7 +1077,7 @@ mod tests {
     async fn a_rest_api_event_is_handled_the_same() {
         let text = fixture("apigw/rest-v1-user-mfa-factor-activated-delivery.json");
         let request = lambda_http::request::from_str(&text).expect("REST event");
-        let h = handler(&USER_MFA_FACTOR_ACTIVATED);
+        let h = events_handler(&USER_MFA_FACTOR_ACTIVATED);
         assert_eq!(h.handle(request).await.status(), StatusCode::OK);
         assert_eq!(h.publisher().entries().len(), 2);
     }

@@ -11,4 +11,4 @@ mod rejections;
 
 pub use auth::{Auth, REDACTED};
 pub use error::{json_response, Error};
-pub use handler::{Arrival, Handler, MAX_BODY_BYTES, MAX_CHALLENGE_BYTES};
+pub use handler::{Arrival, Handler, SourceAddress, MAX_BODY_BYTES, MAX_CHALLENGE_BYTES};

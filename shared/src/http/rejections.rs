@@ -1,25 +1,38 @@
 //! Every way a request is refused, as one table run through the real handler: each row gets its
 //! documented status (docs/hostile-input.md, "What a request gets") and a JSON error, nothing is
-//! published, and nothing panics. Bodies marked base64 that do not decode are refused before the
-//! handler, in the Lambda entry: see `aws::lambda`'s tests.
+//! published, nothing panics, and a refusal made before the body (`401`, `403`, `405`, a declared
+//! length over the limit) reads none of it. Bodies marked base64 that do not decode are refused
+//! before the handler, in the Lambda entry: see `aws::lambda`'s tests. Then every way a start is
+//! refused for a weak secret (the Secrets Manager's values: `aws::secrets`' tests).
 
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode};
+use http_body::{Body, Frame};
 use http_body_util::Full;
 
 use crate::cards::{MAX_DEPTH, USER_MFA_FACTOR_ACTIVATED};
 use crate::config::Config;
-use crate::http::{Handler, MAX_BODY_BYTES, MAX_CHALLENGE_BYTES};
+use crate::http::{Handler, SourceAddress, MAX_BODY_BYTES, MAX_CHALLENGE_BYTES};
 use crate::test_support::{envelope, fixture, InMemoryPublisher};
 
 const SECRET: &str = "Basic b2t0YTpsb2NhbC1vbmx5";
+/// The table's handler answers only these networks; every row comes from `INSIDE` unless it says.
+const ALLOWED: &str = "203.0.113.0/24, 2001:db8::/32";
+const INSIDE: &str = "203.0.113.10";
 
 fn handler() -> (Handler<Arc<InMemoryPublisher>>, Arc<InMemoryPublisher>) {
-    let config =
-        Config::from_lookup(|name| (name == "OKTA_HOOK_SECRET").then(|| SECRET.to_owned()))
-            .expect("config");
+    let config = Config::from_lookup(|name| match name {
+        "OKTA_HOOK_SECRET" => Some(SECRET.to_owned()),
+        "ALLOWED_SOURCE_CIDRS" => Some(ALLOWED.to_owned()),
+        _ => None,
+    })
+    .expect("config");
     let published = Arc::new(InMemoryPublisher::new());
     let h = Handler::new(&USER_MFA_FACTOR_ACTIVATED, &config, published.clone());
     (h, published)
@@ -36,7 +49,39 @@ fn request(
     for (name, value) in headers {
         b = b.header(*name, HeaderValue::from_bytes(value).expect("header value"));
     }
-    b.body(Full::new(body.into())).expect("request")
+    from(INSIDE, b.body(Full::new(body.into())).expect("request"))
+}
+
+/// The request as coming from `source` (what API Gateway's sourceIp or serve's peer says).
+fn from(source: &str, mut request: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let address: IpAddr = source.parse().expect("an address");
+    request.extensions_mut().insert(SourceAddress(address));
+    request
+}
+
+/// The request with no source address at all.
+fn from_nowhere(mut request: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    request.extensions_mut().remove::<SourceAddress>();
+    request
+}
+
+/// A body that notes whether the handler read any of it.
+struct Watched {
+    inner: Full<Bytes>,
+    read: Arc<AtomicBool>,
+}
+
+impl Body for Watched {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.read.store(true, Ordering::SeqCst);
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
 }
 
 /// A POST with the right secret.
@@ -84,6 +129,8 @@ struct Row {
     status: StatusCode,
     /// A phrase the error must contain: the reason a user would look for.
     says: &'static str,
+    /// Refused before the body: not a byte of it may be read.
+    unread: bool,
 }
 
 fn row(
@@ -97,6 +144,20 @@ fn row(
         request,
         status,
         says,
+        unread: matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::METHOD_NOT_ALLOWED
+        ),
+    }
+}
+
+impl Row {
+    /// Refused before the body, whatever the status.
+    fn unread(self) -> Row {
+        Row {
+            unread: true,
+            ..self
+        }
     }
 }
 
@@ -107,7 +168,19 @@ fn rows() -> Vec<Row> {
     let secret = SECRET.as_bytes();
     let mut invalid_utf8 = delivery().into_bytes();
     invalid_utf8.splice(20..20, [0xc3, 0x28]);
+    let mut declared_too_large = post(delivery());
+    declared_too_large.headers_mut().insert(http::header::CONTENT_LENGTH, (MAX_BODY_BYTES + 1).into());
+    let not_allowed = "the request's source address is not in ALLOWED_SOURCE_CIDRS";
     vec![
+        // The source address (ALLOWED_SOURCE_CIDRS), checked first
+        row("source outside the allowlist", from("198.51.100.7", post(delivery())), S::FORBIDDEN, not_allowed),
+        row("source outside, IPv6", from("2001:db9::1", post(delivery())), S::FORBIDDEN, not_allowed),
+        row("source outside, verification", from("198.51.100.7", get(Some(b"hello"))), S::FORBIDDEN, not_allowed),
+        row("source outside, without the secret", from("198.51.100.7", request("POST", &[], delivery())), S::FORBIDDEN, not_allowed),
+        row("source outside, body over the size limit", from("198.51.100.7", post(vec![b' '; MAX_BODY_BYTES + 1])), S::FORBIDDEN, not_allowed),
+        row("source outside, other method", from("198.51.100.7", request("DELETE", &[], "")), S::FORBIDDEN, not_allowed),
+        row("source outside, X-Forwarded-For inside", from("198.51.100.7", request("POST", &[("authorization", secret), ("x-forwarded-for", INSIDE.as_bytes())], delivery())), S::FORBIDDEN, not_allowed),
+        row("source unknown", from_nowhere(post(delivery())), S::FORBIDDEN, "source address is unknown"),
         // The secret
         row("secret missing", request("POST", &[], delivery()), S::UNAUTHORIZED, "missing authorization"),
         row("secret wrong", post_with(("authorization", b"Basic d3Jvbmc6c2VjcmV0")), S::UNAUTHORIZED, "does not match"),
@@ -156,6 +229,7 @@ fn rows() -> Vec<Row> {
         row("number out of range in a key no card reads (found by fuzzing)", post(envelope(&[r#"{"eventType":"user.mfa.factor.activate","client":{"geolocation":{"lat":47.6e11112305}}}"#])), S::BAD_REQUEST, "number out of range"),
         row("number out of range in the envelope", post(r#"{"eventId":-1e999,"data":{"events":[]}}"#), S::BAD_REQUEST, "number out of range"),
         row("body over the size limit", post(vec![b' '; MAX_BODY_BYTES + 1]), S::PAYLOAD_TOO_LARGE, "larger than 6291456 bytes"),
+        row("declared length over the size limit", declared_too_large, S::PAYLOAD_TOO_LARGE, "larger than 6291456 bytes").unread(),
         // The method
         row("PUT", request("PUT", &[("authorization", secret)], delivery()), S::METHOD_NOT_ALLOWED, "use GET to verify and POST"),
         row("DELETE", request("DELETE", &[], ""), S::METHOD_NOT_ALLOWED, "use GET to verify and POST"),
@@ -171,27 +245,37 @@ async fn every_rejection_gets_its_status_and_a_json_error_and_publishes_nothing(
         request,
         status,
         says,
+        unread,
     } in rows
     {
         let (h, published) = handler();
-        let response = h.handle(request).await;
+        let read = Arc::new(AtomicBool::new(false));
+        let watched = |inner| Watched {
+            inner,
+            read: read.clone(),
+        };
+        let response = h.handle(request.map(watched)).await;
         let json: Option<serde_json::Value> = serde_json::from_str(response.body()).ok();
         let error = json
             .as_ref()
             .and_then(|j| j["error"].as_str())
             .unwrap_or_default();
         let content_type = response.headers().get(http::header::CONTENT_TYPE);
+        let read = read.load(Ordering::SeqCst);
         if response.status() != status
             || content_type.is_none_or(|c| c != "application/json")
             || !error.contains(says)
             || !published.entries().is_empty()
+            || (unread && read)
         {
             failures.push(format!(
-                "{name}: got {} {:?} {:?}, {} published; expected {status} with an error saying {says:?}",
+                "{name}: got {} {:?} {:?}, {} published, body read: {read}; expected {status} with an \
+                 error saying {says:?}{}",
                 response.status(),
                 content_type,
                 response.body(),
-                published.entries().len()
+                published.entries().len(),
+                if unread { ", the body unread" } else { "" }
             ));
         }
     }
@@ -224,4 +308,75 @@ async fn nesting_up_to_the_limit_is_accepted() {
     let response = h.handle(post(nested(MAX_DEPTH - 4))).await;
     assert_eq!(response.status(), StatusCode::OK, "{}", response.body());
     assert_eq!(published.entries().len(), 1);
+}
+
+#[tokio::test]
+async fn from_inside_the_allowlist_a_delivery_is_published_whatever_the_address_form() {
+    for source in [INSIDE, "2001:db8::7", "::ffff:203.0.113.200"] {
+        let (h, published) = handler();
+        let response = h.handle(from(source, post(delivery()))).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{source}: {}",
+            response.body()
+        );
+        assert_eq!(published.entries().len(), 1, "{source}");
+    }
+}
+
+/// Every weak secret a Lambda function refuses to start with (docs/configuration.md, "Weak
+/// secrets"): the error names the variable and the rule, never the value, and `serve` (no
+/// `AWS_LAMBDA_FUNCTION_NAME`) starts with the same settings. The rule itself, case by case:
+/// `config::secret_weakness`'s tests.
+#[test]
+fn every_weak_secret_stops_a_lambda_function_and_serve_starts_with_it() {
+    const STRONG: &str = "Bearer 3f9c0d6a1b2e4f5a6b7c8d9e0f1a2b3c";
+    let short = "is too easy to guess: shorter than 32 characters";
+    let repeated = "is too easy to guess: one character repeated";
+    let zs = format!("Bearer {}", "z".repeat(40));
+    let xs = "x".repeat(48);
+    // (row, OKTA_HOOK_SECRET, OKTA_HOOK_SECRET_PREVIOUS, the variable named, the rule)
+    #[rustfmt::skip]
+    let rows: [(&str, &str, Option<&str>, &str, &str); 7] = [
+        ("the README's local example", SECRET, None, "OKTA_HOOK_SECRET", short),
+        ("31 characters after the scheme", &STRONG[..STRONG.len() - 1], None, "OKTA_HOOK_SECRET", short),
+        ("31 characters, no scheme", &STRONG[8..], None, "OKTA_HOOK_SECRET", short),
+        ("a scheme alone", "Token", None, "OKTA_HOOK_SECRET", short),
+        ("one character repeated after the scheme", &zs, None, "OKTA_HOOK_SECRET", repeated),
+        ("one character repeated, no scheme", &xs, None, "OKTA_HOOK_SECRET", repeated),
+        ("a weak previous secret", STRONG, Some(SECRET), "OKTA_HOOK_SECRET_PREVIOUS", short),
+    ];
+    let mut failures = Vec::new();
+    for (name, secret, previous, variable, rule) in rows {
+        let lookup = |in_lambda: bool| {
+            move |var: &str| match var {
+                "OKTA_HOOK_SECRET" => Some(secret.to_owned()),
+                "OKTA_HOOK_SECRET_PREVIOUS" => previous.map(str::to_owned),
+                "AWS_LAMBDA_FUNCTION_NAME" if in_lambda => Some("f".to_owned()),
+                _ => None,
+            }
+        };
+        let weak = previous.unwrap_or(secret);
+        let credential = weak.rsplit(' ').next().unwrap_or(weak);
+        match Config::from_lookup(lookup(true)) {
+            Ok(_) => failures.push(format!("{name}: a Lambda function started")),
+            Err(err) => {
+                let err = err.to_string();
+                if !err.contains(&format!("{variable} {rule}")) || err.contains(credential) {
+                    failures.push(format!("{name}: {err}"));
+                }
+            }
+        }
+        if let Err(err) = Config::from_lookup(lookup(false)) {
+            failures.push(format!("{name}: serve did not start: {err}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    let strong = Config::from_lookup(|var| match var {
+        "OKTA_HOOK_SECRET" => Some(STRONG.to_owned()),
+        "AWS_LAMBDA_FUNCTION_NAME" => Some("f".to_owned()),
+        _ => None,
+    });
+    assert!(strong.is_ok(), "a strong secret starts");
 }

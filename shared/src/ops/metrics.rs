@@ -20,6 +20,8 @@ pub struct Counts {
     pub parked: usize,
     /// A `401`: `AuthFailures`.
     pub auth_failures: usize,
+    /// A `403` (the source address is not allowed): `ForbiddenRequests`.
+    pub forbidden: usize,
     /// A `400` or `413`: `BadRequests`.
     pub bad_requests: usize,
     /// Publishing's wall time, resends and parking included.
@@ -32,6 +34,10 @@ impl Counts {
         match status {
             StatusCode::UNAUTHORIZED => Self {
                 auth_failures: 1,
+                ..Self::default()
+            },
+            StatusCode::FORBIDDEN => Self {
+                forbidden: 1,
                 ..Self::default()
             },
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => Self {
@@ -73,6 +79,7 @@ pub fn document(
         ("EventsParked", Member::count(counts.parked)),
         ("AuthFailures", Member::count(counts.auth_failures)),
         ("BadRequests", Member::count(counts.bad_requests)),
+        ("ForbiddenRequests", Member::count(counts.forbidden)),
     ];
     if let Some(ms) = counts.publish_latency_ms {
         members.push(("PublishLatencyMs", Member::milliseconds(ms)));
@@ -165,12 +172,13 @@ mod tests {
                         {"Name": "EventsParked", "Unit": "Count"},
                         {"Name": "AuthFailures", "Unit": "Count"},
                         {"Name": "BadRequests", "Unit": "Count"},
+                        {"Name": "ForbiddenRequests", "Unit": "Count"},
                         {"Name": "PublishLatencyMs", "Unit": "Milliseconds"}
                     ]
                 }]},
                 "service": "okta-event-cards", "card": "phone-verification-call-sent",
                 "DeliveriesReceived": 1, "EventsPublished": 2, "EventsIgnored": 1, "EventsParked": 0,
-                "AuthFailures": 0, "BadRequests": 0, "PublishLatencyMs": 12.5,
+                "AuthFailures": 0, "BadRequests": 0, "ForbiddenRequests": 0, "PublishLatencyMs": 12.5,
                 "function_request_id": "req-1", "correlation_id": "delivery-1"
             })
         );
@@ -179,6 +187,15 @@ mod tests {
     #[test]
     fn refusals_count_by_status() {
         assert_eq!(Counts::refused(StatusCode::UNAUTHORIZED).auth_failures, 1);
+        let forbidden = Counts::refused(StatusCode::FORBIDDEN);
+        assert_eq!(
+            (
+                forbidden.forbidden,
+                forbidden.auth_failures,
+                forbidden.bad_requests
+            ),
+            (1, 0, 0)
+        );
         for status in [StatusCode::BAD_REQUEST, StatusCode::PAYLOAD_TOO_LARGE] {
             let counts = Counts::refused(status);
             assert_eq!((counts.bad_requests, counts.auth_failures), (1, 0));
